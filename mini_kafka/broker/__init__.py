@@ -1,0 +1,1 @@
+"""The broker: partition logs, replication, group coordination, and its process shell."""

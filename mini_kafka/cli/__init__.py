@@ -1,0 +1,1 @@
+"""The `mini-kafka` command line."""

@@ -1,0 +1,35 @@
+"""`mini-kafka <command> ...`: one entry point, a module per command group."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mini_kafka.cli import cluster
+from mini_kafka.config import ConfigError
+from mini_kafka.errors import KafkaError
+
+COMMAND_GROUPS = [cluster]
+
+
+def build_parser(prog: str = "mini-kafka") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="A Kafka-like cluster on one host.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "mini-kafka") -> int:
+    args = build_parser(prog).parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ConfigError, KafkaError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

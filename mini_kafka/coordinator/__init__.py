@@ -1,0 +1,1 @@
+"""The coordinator ensemble: Raft over the transport and the cluster-metadata state machine."""

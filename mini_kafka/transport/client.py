@@ -1,0 +1,150 @@
+"""The client side: one DEALER per peer endpoint, many requests in flight on each.
+
+Requests carry ids; a reader task matches replies to waiting futures. Each request has
+its own timeout and a bounded number of retries with backoff. A connection that has
+answered nothing since a timed-out request was sent is presumed dead and replaced (the
+"Lazy Pirate" pattern): its other in-flight requests fail with NETWORK_EXCEPTION at once
+and retry on the new socket instead of waiting out their own timeouts.
+
+Retrying is only safe for requests the server can see twice; callers that must not
+repeat a request pass retries=0 (produce relies on idempotent sequence numbers instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from mini_kafka.errors import NETWORK_EXCEPTION, KafkaError, KafkaTimeoutError
+from mini_kafka.protocol import Kind, Message, ProtocolError, api_name, decode, encode
+from mini_kafka.transport.faults import FaultRules
+
+log = logging.getLogger("mini_kafka.transport.client")
+
+
+class _Connection:
+    def __init__(self, endpoint: str, peer: str, faults: FaultRules, queue_messages_max: int):
+        self.endpoint = endpoint
+        self.peer = peer
+        self._faults = faults
+        self.pending: dict[int, asyncio.Future] = {}
+        self.last_reply_at = 0.0
+        self.sock = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDHWM, queue_messages_max)
+        self.sock.setsockopt(zmq.RCVHWM, queue_messages_max)
+        self.sock.connect(endpoint)
+        self._reader = asyncio.ensure_future(self._read_replies())
+
+    async def send(self, frames: list[Any]) -> None:
+        decision = self._faults.decide("out", self.peer)
+        if decision.drop:
+            return
+        if decision.delay_ms:
+            await asyncio.sleep(decision.delay_ms / 1000)
+        await self.sock.send_multipart(frames, copy=False)
+
+    async def _read_replies(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            frames = await self.sock.recv_multipart(copy=False)
+            try:
+                reply = decode([f.buffer for f in frames])
+            except ProtocolError as e:
+                log.warning("malformed reply from %s: %s", self.peer, e)
+                continue
+            if self._faults.decide("in", self.peer).drop:
+                continue
+            self.last_reply_at = loop.time()
+            future = self.pending.pop(reply.request_id, None)
+            if future is not None and not future.done():
+                future.set_result(reply)
+
+    def close(self, reason: str) -> None:
+        self._reader.cancel()
+        self.sock.close(0)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(KafkaError(NETWORK_EXCEPTION, reason))
+        self.pending.clear()
+
+
+class Client:
+    def __init__(self, name: str, *, faults: FaultRules | None = None,
+                 request_timeout_ms: int = 5_000, retries_max: int = 3,
+                 retry_backoff_ms: int = 50, queue_messages_max: int = 10_000,
+                 peer_names: dict[str, str] | None = None):
+        self.name = name
+        self.faults = faults or FaultRules()
+        self.request_timeout_ms = request_timeout_ms
+        self.retries_max = retries_max
+        self.retry_backoff_ms = retry_backoff_ms
+        self._queue_messages_max = queue_messages_max
+        self._peer_names = dict(peer_names or {})
+        self._conns: dict[str, _Connection] = {}
+        self._ids = itertools.count(1)
+
+    def peer_name(self, endpoint: str) -> str:
+        return self._peer_names.get(endpoint, endpoint)
+
+    def _conn(self, endpoint: str) -> _Connection:
+        conn = self._conns.get(endpoint)
+        if conn is None:
+            conn = _Connection(endpoint, self.peer_name(endpoint), self.faults,
+                               self._queue_messages_max)
+            self._conns[endpoint] = conn
+        return conn
+
+    def _recycle(self, conn: _Connection, reason: str) -> None:
+        if self._conns.get(conn.endpoint) is conn:
+            del self._conns[conn.endpoint]
+        conn.close(reason)
+
+    async def request(self, endpoint: str, api: int, body: dict[str, Any] | None = None,
+                      payloads: list[Any] | None = None, *, timeout_ms: int | None = None,
+                      retries: int | None = None) -> Message:
+        """Send a request and return the reply (which may carry an error for the caller).
+
+        Raises KafkaTimeoutError when no reply came within timeout_ms on any attempt."""
+        timeout_s = (timeout_ms or self.request_timeout_ms) / 1000
+        attempts = 1 + (self.retries_max if retries is None else retries)
+        loop = asyncio.get_running_loop()
+        last_problem = "no reply"
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(self.retry_backoff_ms / 1000 * attempt)
+            conn = self._conn(endpoint)
+            request_id = next(self._ids)
+            future = loop.create_future()
+            conn.pending[request_id] = future
+            sent_at = loop.time()
+            msg = Message(Kind.REQUEST, api, request_id, self.name, body or {}, payloads or [])
+            try:
+                await conn.send(encode(msg))
+                return await asyncio.wait_for(future, timeout_s)
+            except TimeoutError:
+                conn.pending.pop(request_id, None)
+                last_problem = f"no reply within {timeout_s * 1000:.0f} ms"
+                if conn.last_reply_at < sent_at:
+                    self._recycle(conn, f"{conn.peer} did not answer; reconnecting")
+            except KafkaError as e:  # the connection was recycled under us
+                last_problem = e.message
+        raise KafkaTimeoutError(
+            f"{api_name(api)} to {self.peer_name(endpoint)} ({endpoint}): {last_problem} "
+            f"after {attempts} attempt(s)"
+        )
+
+    async def send_oneway(self, endpoint: str, api: int, body: dict[str, Any] | None = None,
+                          payloads: list[Any] | None = None) -> None:
+        msg = Message(Kind.ONEWAY, api, 0, self.name, body or {}, payloads or [])
+        await self._conn(endpoint).send(encode(msg))
+
+    def close(self) -> None:
+        for conn in list(self._conns.values()):
+            conn.close("client closed")
+        self._conns.clear()

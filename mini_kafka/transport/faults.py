@@ -1,0 +1,96 @@
+"""Fault injection rules: the seam chaos testing drives.
+
+Every message a node sends or receives passes `FaultRules.decide(direction, peer)`. Rules
+are set at runtime (the SET_FAULTS request) and name peers by node name ("broker-2"), so
+a network partition is a pair of "drop" rules on either side of the cut. Randomness is
+injected, so a seeded run decides the same way every time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DIRECTIONS = ("in", "out", "both")
+ANY_PEER = "*"
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    peer: str = ANY_PEER        # node name, or "*" for every peer
+    direction: str = "both"     # "in" (received from peer), "out" (sent to peer), "both"
+    drop_rate: float = 0.0      # probability a matching message is dropped; 1.0 = cut
+    delay_ms: int = 0
+    jitter_ms: int = 0
+
+    def __post_init__(self):
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction {self.direction!r}: must be one of {DIRECTIONS}")
+        if not 0.0 <= self.drop_rate <= 1.0:
+            raise ValueError(f"drop_rate {self.drop_rate}: must be between 0 and 1")
+        if self.delay_ms < 0 or self.jitter_ms < 0:
+            raise ValueError("delay_ms and jitter_ms must not be negative")
+
+    def matches(self, direction: str, peer: str) -> bool:
+        return (self.peer in (ANY_PEER, peer)) and self.direction in ("both", direction)
+
+
+@dataclass(frozen=True)
+class Decision:
+    drop: bool = False
+    delay_ms: int = 0
+
+
+PASS = Decision()
+
+
+class FaultRules:
+    def __init__(self, rng: random.Random | None = None):
+        self._rng = rng or random.Random()
+        self._rules: tuple[FaultRule, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._rules)
+
+    @property
+    def rules(self) -> tuple[FaultRule, ...]:
+        return self._rules
+
+    def set(self, rules: list[FaultRule]) -> None:
+        self._rules = tuple(rules)
+
+    def clear(self) -> None:
+        self._rules = ()
+
+    def decide(self, direction: str, peer: str) -> Decision:
+        if not self._rules:  # the common case costs one truth test
+            return PASS
+        delay_ms = 0
+        for rule in self._rules:
+            if not rule.matches(direction, peer):
+                continue
+            if rule.drop_rate and self._rng.random() < rule.drop_rate:
+                return Decision(drop=True)
+            jitter = self._rng.randint(0, rule.jitter_ms) if rule.jitter_ms else 0
+            delay_ms += rule.delay_ms + jitter
+        return Decision(delay_ms=delay_ms) if delay_ms else PASS
+
+    def to_wire(self) -> list[dict[str, Any]]:
+        return [asdict(r) for r in self._rules]
+
+    @staticmethod
+    def rules_from_wire(items: Any) -> list[FaultRule]:
+        """Parse rules sent by a peer; raises ValueError naming what is wrong."""
+        if not isinstance(items, list):
+            raise ValueError("rules must be a list")
+        rules = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise ValueError(f"rule {item!r} must be an object")
+            unknown = set(item) - set(FaultRule.__dataclass_fields__)
+            if unknown:
+                raise ValueError(f"unknown rule field(s): {', '.join(sorted(unknown))}")
+            rules.append(FaultRule(**item))
+        return rules

@@ -1,0 +1,149 @@
+"""The launcher and `mini-kafka cluster` on real processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+
+import psutil
+import pytest
+import yaml
+
+from launcher import Cluster, ClusterError
+from launcher.pytest_plugin import test_cluster_config
+from tests.helpers import wait_until
+
+
+def cli(*args, check=True, timeout=60):
+    out = subprocess.run([sys.executable, "-m", "mini_kafka.cli.main", *args],
+                         capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        raise AssertionError(f"mini-kafka {' '.join(args)} failed:\n{out.stdout}{out.stderr}")
+    return out
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(test_cluster_config(tmp_path / "logs")))
+    yield path
+    # Whatever a test left running is stopped, even when it failed.
+    state = tmp_path / "logs" / "cluster.json"
+    if state.exists():
+        pids = [entry["pid"] for entry in json.loads(state.read_text())["nodes"].values()]
+        cli("cluster", "down", "--config", str(path), check=False)
+        for pid in pids:
+            if psutil.pid_exists(pid):
+                psutil.Process(pid).kill()
+
+
+def status_states(config_file) -> dict[str, str]:
+    rows = json.loads(cli("cluster", "status", "--json", "--config", str(config_file)).stdout)
+    return {row["name"]: row["state"] for row in rows}
+
+
+def test_up_status_kill_restart_down_from_separate_shells(config_file):
+    up = cli("cluster", "up", "--config", str(config_file))
+    assert "bootstrap servers: 127.0.0.1:" in up.stdout
+    rows = [line.split() for line in up.stdout.splitlines()
+            if line.startswith(("broker-", "coordinator-"))]
+    assert [row[4] for row in rows] == ["up"] * 6
+
+    assert set(status_states(config_file).values()) == {"up"}
+    state = json.loads((config_file.parent / "logs" / "cluster.json").read_text())
+    pids = [entry["pid"] for entry in state["nodes"].values()]
+    assert len(pids) == 6
+
+    victim = state["nodes"]["broker-2"]["pid"]
+    psutil.Process(victim).send_signal(signal.SIGKILL)
+    wait_until(lambda: status_states(config_file)["broker-2"] == "dead", what="broker-2 dead")
+    assert sum(s == "up" for s in status_states(config_file).values()) == 5
+
+    again = cli("cluster", "up", "--config", str(config_file), check=False)
+    assert again.returncode == 1 and "already running" in again.stderr
+
+    restarted = cli("cluster", "restart", "broker-2", "--config", str(config_file))
+    assert "broker-2 restarted" in restarted.stdout
+    assert set(status_states(config_file).values()) == {"up"}
+
+    down = cli("cluster", "down", "--config", str(config_file))
+    assert "6 node(s) stopped" in down.stdout
+    alive = [p for p in pids if psutil.pid_exists(p)
+             and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    logs = config_file.parent / "logs"
+    assert (logs / "broker-1" / "broker-1.log").exists(), "down keeps the node logs"
+    assert "stopped cleanly" in (logs / "broker-1" / "broker-1.log").read_text()
+
+    gone = cli("cluster", "status", "--config", str(config_file), check=False)
+    assert gone.returncode == 1 and "no cluster is running" in gone.stderr
+
+
+def test_python_dash_m_launcher_is_the_same_command(config_file):
+    out = subprocess.run([sys.executable, "-m", "launcher", "status", "--config",
+                          str(config_file)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "no cluster is running" in out.stderr
+
+
+def test_busy_port_is_refused_before_anything_starts(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        config = test_cluster_config(tmp_path, 1, 1, {"brokers": {"ports": [port]}})
+        cluster = Cluster(config)
+        with pytest.raises(ClusterError, match=f"broker-1 needs 127.0.0.1:{port}"):
+            cluster.start()
+        assert cluster.nodes == {}
+
+
+def test_a_node_that_dies_at_start_shows_its_log_tail(tmp_path, monkeypatch):
+    # Pretend the port check passed, then hold the port: the broker exits at bind.
+    monkeypatch.setattr("launcher.ports.port_is_free", lambda host, port: True)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        cluster = Cluster(test_cluster_config(tmp_path, 1, 1, {"brokers": {"ports": [port]}}))
+        with pytest.raises(ClusterError) as info:
+            cluster.start()
+    message = str(info.value)
+    assert "broker-1 exited during start (exit code 3)" in message
+    assert "already in use" in message
+    assert not any(node.alive() for node in cluster.nodes.values())
+
+
+def test_fixture_cluster_kill_pause_resume_restart(mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=2)
+    assert cluster.bootstrap.count(",") == 1
+    assert sorted(cluster.nodes) == ["broker-1", "broker-2", "coordinator-1"]
+
+    cluster.pause("broker-1")
+    states = {s.name: s.state for s in cluster.status()}
+    assert states["broker-1"] == "unresponsive"
+    cluster.resume("broker-1")
+    assert {s.name: s.state for s in cluster.status()}["broker-1"] == "up"
+
+    old_pid = cluster.nodes["broker-2"].pid
+    cluster.kill("broker-2")
+    assert not psutil.pid_exists(old_pid) or \
+        psutil.Process(old_pid).status() == psutil.STATUS_ZOMBIE
+    assert {s.name: s.state for s in cluster.status()}["broker-2"] == "dead"
+    with pytest.raises(ClusterError, match="not running"):
+        cluster.kill("broker-2")
+    cluster.restart("broker-2")
+    assert {s.name: s.state for s in cluster.status()}["broker-2"] == "up"
+    with pytest.raises(ClusterError, match="unknown node 'broker-7'"):
+        cluster.kill("broker-7")
+
+
+def test_sigterm_shuts_a_node_down_cleanly(mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
+    node = cluster.nodes["broker-1"]
+    cluster.kill("broker-1", signal.SIGTERM)
+    assert node.popen.returncode == 0
+    log = (cluster.data_dir / "broker-1" / "broker-1.log").read_text()
+    assert "broker-1 stopped cleanly" in log

@@ -1,0 +1,218 @@
+"""The transport over real ZeroMQ sockets on 127.0.0.1, in one event loop."""
+
+import asyncio
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from launcher.ports import free_ports
+from mini_kafka.errors import KafkaError, KafkaTimeoutError
+from mini_kafka.protocol import ApiKey, Kind, Message, decode, encode
+from mini_kafka.transport import Client, FaultRule, FaultRules, Server
+
+
+def endpoint():
+    return f"tcp://127.0.0.1:{free_ports('127.0.0.1', 1)[0]}"
+
+
+def make_server(ep, handler, faults=None):
+    return Server("server", ep, handler, faults=faults or FaultRules(),
+                  inflight_requests_max=100, queue_messages_max=1000,
+                  message_bytes_max=1 << 20)
+
+
+async def echo(request: Message) -> Message:
+    if request.body.get("fail") == "kafka":
+        raise KafkaError("NOT_LEADER_OR_FOLLOWER", "not me")
+    if request.body.get("fail") == "bug":
+        raise KeyError("missing")
+    return request.reply({"echo": request.body, "sizes": [len(p) for p in request.payloads]},
+                         payloads=[bytes(p) for p in request.payloads], sender="server")
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+def serving(ep, handler=echo, faults=None):
+    """Async context: a server running in the background."""
+
+    class _Ctx:
+        async def __aenter__(self):
+            self.server = make_server(ep, handler, faults)
+            self.task = asyncio.ensure_future(self.server.run())
+            return self.server
+
+        async def __aexit__(self, *exc):
+            self.task.cancel()
+            self.server.close()
+
+    return _Ctx()
+
+
+def test_request_reply_with_raw_payload_frames():
+    ep = endpoint()
+
+    async def main():
+        async with serving(ep):
+            client = Client("c")
+            try:
+                reply = await client.request(ep, ApiKey.PRODUCE, {"a": 1},
+                                             [b"x" * 100_000, b"batch"])
+            finally:
+                client.close()
+        assert reply.body["echo"] == {"a": 1}
+        assert reply.body["sizes"] == [100_000, 5]
+        assert bytes(reply.payloads[1]) == b"batch"
+
+    run(main())
+
+
+def test_many_concurrent_requests_are_matched_to_their_replies():
+    ep = endpoint()
+
+    async def main():
+        async with serving(ep):
+            client = Client("c")
+            try:
+                replies = await asyncio.gather(
+                    *(client.request(ep, ApiKey.FETCH, {"i": i}) for i in range(300)))
+            finally:
+                client.close()
+        assert [r.body["echo"]["i"] for r in replies] == list(range(300))
+
+    run(main())
+
+
+def test_handler_errors_become_error_replies():
+    ep = endpoint()
+
+    async def main():
+        async with serving(ep):
+            client = Client("c")
+            try:
+                kafka = await client.request(ep, ApiKey.PRODUCE, {"fail": "kafka"})
+                bug = await client.request(ep, ApiKey.PRODUCE, {"fail": "bug"})
+                ok = await client.request(ep, ApiKey.PRODUCE, {})
+            finally:
+                client.close()
+        assert (kafka.error, kafka.body["message"]) == ("NOT_LEADER_OR_FOLLOWER", "not me")
+        assert bug.error == "UNKNOWN_SERVER_ERROR" and "KeyError" in bug.body["message"]
+        assert ok.error == "NONE"
+
+    run(main())
+
+
+def test_timeout_when_nobody_answers_names_the_peer_and_attempts():
+    ep = endpoint()
+
+    async def main():
+        client = Client("c", retries_max=2, retry_backoff_ms=1, peer_names={ep: "broker-9"})
+        try:
+            with pytest.raises(KafkaTimeoutError) as info:
+                await client.request(ep, ApiKey.STATUS, timeout_ms=50)
+        finally:
+            client.close()
+        assert "broker-9" in str(info.value) and "after 3 attempt(s)" in str(info.value)
+        assert info.value.error.name == "REQUEST_TIMED_OUT" and info.value.retriable
+
+    run(main())
+
+
+def test_retry_succeeds_after_an_unanswered_attempt():
+    ep = endpoint()
+    attempts = []
+
+    async def swallow_first(request):
+        attempts.append(request.request_id)
+        return None if len(attempts) == 1 else request.reply(sender="server")
+
+    async def main():
+        async with serving(ep, swallow_first):
+            client = Client("c", retries_max=3, retry_backoff_ms=1)
+            try:
+                reply = await client.request(ep, ApiKey.STATUS, timeout_ms=100)
+            finally:
+                client.close()
+        assert reply.error == "NONE"
+        assert len(attempts) == 2 and attempts[0] != attempts[1]
+
+    run(main())
+
+
+def test_reconnect_after_the_server_restarts():
+    ep = endpoint()
+
+    async def main():
+        client = Client("c", retries_max=0)
+        try:
+            async with serving(ep):
+                assert (await client.request(ep, ApiKey.STATUS)).error == "NONE"
+            with pytest.raises(KafkaTimeoutError):
+                await client.request(ep, ApiKey.STATUS, timeout_ms=100)
+            async with serving(ep):
+                reply = await client.request(ep, ApiKey.STATUS, timeout_ms=2000, retries=3)
+            assert reply.error == "NONE"
+        finally:
+            client.close()
+
+    run(main())
+
+
+def test_garbage_frames_get_an_error_or_are_dropped_and_the_server_lives_on():
+    ep = endpoint()
+
+    async def main():
+        async with serving(ep):
+            raw = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+            raw.setsockopt(zmq.LINGER, 0)
+            raw.connect(ep)
+            try:
+                # Unreadable: a single short frame. Nothing to answer; dropped and logged.
+                await raw.send_multipart([b"\xde\xad"])
+                # Readable request id, garbage body: answered with INVALID_REQUEST.
+                header = encode(Message(Kind.REQUEST, ApiKey.STATUS, 1234, "raw"))[0]
+                await raw.send_multipart([header, b"\x00not json"])
+                reply = decode(await asyncio.wait_for(raw.recv_multipart(), 5))
+                assert (reply.request_id, reply.error) == (1234, "INVALID_REQUEST")
+            finally:
+                raw.close(0)
+            client = Client("c")
+            try:
+                assert (await client.request(ep, ApiKey.STATUS)).error == "NONE"
+            finally:
+                client.close()
+
+    run(main())
+
+
+def test_a_cut_link_times_out_and_healing_restores_it():
+    ep = endpoint()
+
+    async def main():
+        async with serving(ep):
+            cut = FaultRules()
+            client = Client("c", faults=cut, retries_max=0, peer_names={ep: "server"})
+            try:
+                cut.set([FaultRule(peer="server", direction="out", drop_rate=1.0)])
+                with pytest.raises(KafkaTimeoutError):
+                    await client.request(ep, ApiKey.STATUS, timeout_ms=100)
+                cut.clear()
+                assert (await client.request(ep, ApiKey.STATUS)).error == "NONE"
+            finally:
+                client.close()
+
+    run(main())
+
+
+def test_busy_port_is_reported_as_address_in_use():
+    ep = endpoint()
+
+    async def main():
+        async with serving(ep):
+            from mini_kafka.transport import AddressInUse
+            with pytest.raises(AddressInUse, match="already in use"):
+                make_server(ep, echo)
+
+    run(main())
