@@ -1,0 +1,92 @@
+"""The leader-epoch cache and its `leader-epoch-checkpoint` file (KIP-101, KIP-279).
+
+An ordered list of (leader epoch, start offset): the first offset written in each epoch.
+A follower asks the leader for the end offset of its latest epoch and truncates what
+lies beyond it, instead of trusting its own high watermark. The cache must always agree
+with the log: truncating the log truncates the cache, and retention trims its start.
+
+File format (Kafka's): a version line "0", a count line, then "epoch offset" lines.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from pathlib import Path
+
+CHECKPOINT_FILE = "leader-epoch-checkpoint"
+UNDEFINED = -1
+
+
+class LeaderEpochCache:
+    def __init__(self, directory: Path):
+        self.path = directory / CHECKPOINT_FILE
+        self.entries: list[tuple[int, int]] = self._read()
+
+    def _read(self) -> list[tuple[int, int]]:
+        try:
+            lines = self.path.read_text().split("\n")
+        except FileNotFoundError:
+            return []
+        try:
+            version, count = int(lines[0]), int(lines[1])
+            entries = [tuple(map(int, line.split())) for line in lines[2:2 + count]]
+        except (ValueError, IndexError) as e:
+            raise RuntimeError(f"{self.path} is unreadable: {e}") from e
+        if version != 0 or len(entries) != count or any(len(e) != 2 for e in entries):
+            raise RuntimeError(f"{self.path} is malformed")
+        return [(e[0], e[1]) for e in entries]
+
+    def _write(self) -> None:
+        lines = "".join(f"{e} {o}\n" for e, o in self.entries)
+        body = f"0\n{len(self.entries)}\n{lines}"
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)  # never a half-written checkpoint
+
+    @property
+    def latest_epoch(self) -> int:
+        return self.entries[-1][0] if self.entries else UNDEFINED
+
+    def assign(self, epoch: int, start_offset: int) -> None:
+        """Record that `epoch` began at `start_offset` (no-op if it already has)."""
+        if epoch < 0 or (self.entries and epoch <= self.entries[-1][0]):
+            return
+        assert not self.entries or start_offset >= self.entries[-1][1], \
+            f"epoch {epoch} starts at {start_offset}, before epoch {self.entries[-1]}"
+        self.entries.append((epoch, start_offset))
+        self._write()
+
+    def end_offset_for(self, epoch: int, log_end_offset: int) -> tuple[int, int]:
+        """(largest epoch <= `epoch`, the offset where it ended): the start offset of the
+        next epoch, or the log end offset for the latest. (UNDEFINED, UNDEFINED) when
+        `epoch` precedes everything we know."""
+        i = bisect_right([e for e, _ in self.entries], epoch)
+        if i == 0:
+            return UNDEFINED, UNDEFINED
+        found = self.entries[i - 1][0]
+        end = self.entries[i][1] if i < len(self.entries) else log_end_offset
+        return found, end
+
+    def truncate_from_end(self, end_offset: int) -> None:
+        """The log now ends at `end_offset`: forget epochs that started at or after it."""
+        kept = [(e, o) for e, o in self.entries if o < end_offset]
+        if kept != self.entries:
+            self.entries = kept
+            self._write()
+
+    def truncate_from_start(self, start_offset: int) -> None:
+        """The log now starts at `start_offset`: the epoch in force there starts there."""
+        older = [(e, o) for e, o in self.entries if o <= start_offset]
+        newer = [(e, o) for e, o in self.entries if o > start_offset]
+        kept = ([(older[-1][0], start_offset)] if older else []) + newer
+        if kept != self.entries:
+            self.entries = kept
+            self._write()
+
+    def clear(self) -> None:
+        self.entries = []
+        self._write()

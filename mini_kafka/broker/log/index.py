@@ -1,0 +1,157 @@
+"""Sparse segment indexes in Kafka's file layout.
+
+`.index`: 8-byte entries, relative offset (uint32) -> file position (uint32).
+`.timeindex`: 12-byte entries, timestamp (int64) -> relative offset (uint32).
+
+Entries live in memory (arrays, searched with bisect) and are appended to the file as
+they are made. A file whose size is not a whole number of entries, or whose entries do
+not rise, is treated as stale and rebuilt from the log by the segment.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from array import array
+from bisect import bisect_right
+from pathlib import Path
+
+OFFSET_ENTRY = struct.Struct(">II")
+TIME_ENTRY = struct.Struct(">qI")
+
+
+class StaleIndexError(ValueError):
+    """An index file that does not match its log and must be rebuilt."""
+
+
+class _IndexFile:
+    entry: struct.Struct
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def _append_bytes(self, data: bytes) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.write(self._fd, data)
+
+    def _read_entries(self) -> list[tuple]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            raise StaleIndexError(f"{self.path.name} is missing") from None
+        if len(data) % self.entry.size:
+            raise StaleIndexError(f"{self.path.name} has a partial entry")
+        return list(self.entry.iter_unpack(data))
+
+    def _rewrite(self, data: bytes) -> None:
+        self.close()
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
+
+    def flush(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def delete(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+class OffsetIndex(_IndexFile):
+    entry = OFFSET_ENTRY
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self.relative_offsets = array("I")
+        self.positions = array("I")
+
+    def load(self) -> None:
+        entries = self._read_entries()
+        rel = array("I", (e[0] for e in entries))
+        pos = array("I", (e[1] for e in entries))
+        if any(rel[i] >= rel[i + 1] or pos[i] >= pos[i + 1] for i in range(len(rel) - 1)):
+            raise StaleIndexError(f"{self.path.name} entries do not rise")
+        self.relative_offsets, self.positions = rel, pos
+
+    def append(self, relative_offset: int, position: int) -> None:
+        if self.relative_offsets and relative_offset <= self.relative_offsets[-1]:
+            return  # sparse index: only rising entries
+        self.relative_offsets.append(relative_offset)
+        self.positions.append(position)
+        self._append_bytes(OFFSET_ENTRY.pack(relative_offset, position))
+
+    def floor_position(self, relative_offset: int) -> int:
+        """Position of the last indexed batch at or before `relative_offset` (0 if none)."""
+        i = bisect_right(self.relative_offsets, relative_offset)
+        return self.positions[i - 1] if i else 0
+
+    def last_position(self) -> int:
+        return self.positions[-1] if self.positions else 0
+
+    def truncate_to_position(self, position: int) -> None:
+        """Drop entries pointing at or past `position` (the log was cut there)."""
+        keep = bisect_right(self.positions, position - 1) if position else 0
+        if keep == len(self.positions):
+            return
+        del self.relative_offsets[keep:]
+        del self.positions[keep:]
+        self._rewrite(b"".join(OFFSET_ENTRY.pack(r, p) for r, p in
+                               zip(self.relative_offsets, self.positions, strict=True)))
+
+    def reset(self) -> None:
+        self.relative_offsets, self.positions = array("I"), array("I")
+        self._rewrite(b"")
+
+
+class TimeIndex(_IndexFile):
+    entry = TIME_ENTRY
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        self.timestamps: list[int] = []
+        self.relative_offsets = array("I")
+
+    def load(self) -> None:
+        entries = self._read_entries()
+        ts = [e[0] for e in entries]
+        rel = array("I", (e[1] for e in entries))
+        if any(ts[i] >= ts[i + 1] or rel[i] > rel[i + 1] for i in range(len(ts) - 1)):
+            raise StaleIndexError(f"{self.path.name} entries do not rise")
+        self.timestamps, self.relative_offsets = ts, rel
+
+    def append(self, timestamp: int, relative_offset: int) -> None:
+        if self.timestamps and timestamp <= self.timestamps[-1]:
+            return  # only rising timestamps are worth an entry
+        self.timestamps.append(timestamp)
+        self.relative_offsets.append(relative_offset)
+        self._append_bytes(TIME_ENTRY.pack(timestamp, relative_offset))
+
+    def floor_relative_offset(self, timestamp: int) -> int:
+        """Relative offset of the last entry whose timestamp is below `timestamp`: every
+        record at or after the target time sits at or after it (0 if none)."""
+        i = bisect_right(self.timestamps, timestamp - 1)
+        return self.relative_offsets[i - 1] if i else 0
+
+    def max_timestamp(self) -> int | None:
+        return self.timestamps[-1] if self.timestamps else None
+
+    def truncate_to_relative_offset(self, relative_offset: int) -> None:
+        keep = bisect_right(self.relative_offsets, relative_offset - 1) if relative_offset else 0
+        if keep == len(self.timestamps):
+            return
+        del self.timestamps[keep:]
+        del self.relative_offsets[keep:]
+        self._rewrite(b"".join(TIME_ENTRY.pack(t, r) for t, r in
+                               zip(self.timestamps, self.relative_offsets, strict=True)))
+
+    def reset(self) -> None:
+        self.timestamps, self.relative_offsets = [], array("I")
+        self._rewrite(b"")

@@ -1,0 +1,152 @@
+"""Crash recovery: reopening a damaged log yields exactly its valid prefix."""
+
+import os
+
+import pytest
+
+from mini_kafka.broker.log import CorruptSegmentError
+from mini_kafka.broker.log.epochs import LeaderEpochCache
+from mini_kafka.clock import ManualClock
+from tests.unit.log_helpers import Model, append, open_log, read_all
+
+
+def _log_with_batches(tmp_path, clock, count=6):
+    log = open_log(tmp_path, clock)
+    model = Model()
+    for i in range(count):
+        append(log, model, [(b"k%d" % i, b"value-%d" % i, clock.wall_ms(), [("h", b"1")])] * 2, 0)
+    return log, model
+
+
+def _segment_file(tmp_path):
+    return tmp_path / f"{0:020d}.log"
+
+
+def test_truncating_the_last_batch_at_every_byte_leaves_the_prefix(tmp_path):
+    clock = ManualClock()
+    log, model = _log_with_batches(tmp_path / "src", clock)
+    data = _segment_file(tmp_path / "src").read_bytes()
+    last_start = log.active.position_of(model.batches[-1][0])
+    prefix = {o: r for o, r in model.records.items() if o < model.batches[-1][0]}
+    log.close()
+    for cut in range(last_start, len(data)):
+        work = tmp_path / f"cut-{cut}"
+        work.mkdir()
+        (work / _segment_file(work).name).write_bytes(data[:cut])
+        reopened = open_log(work, clock)
+        assert reopened.log_end_offset == model.batches[-1][0], cut
+        assert read_all(reopened, 0) == prefix
+        assert reopened.active.size == last_start
+
+
+@pytest.mark.parametrize("damage", ["flip", "garbage", "zeros"])
+def test_a_damaged_tail_is_cut_at_the_first_bad_batch(tmp_path, damage):
+    clock = ManualClock()
+    log, model = _log_with_batches(tmp_path, clock)
+    path = _segment_file(tmp_path)
+    last_start = log.active.position_of(model.batches[-1][0])
+    size = log.active.size
+    os.close(log.active._fd)  # a crash: no clean close, no marker
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[last_start + 40] ^= 0x01
+        expected_end = model.batches[-1][0]
+    elif damage == "garbage":
+        data += os.urandom(100)
+        expected_end = model.end
+    else:
+        data += bytes(200)
+        expected_end = model.end
+    path.write_bytes(bytes(data))
+    reopened = open_log(tmp_path, clock)
+    assert reopened.log_end_offset == expected_end
+    assert read_all(reopened, 0) == {o: r for o, r in model.records.items() if o < expected_end}
+    assert reopened.active.size == (last_start if damage == "flip" else size)
+    append(reopened, Model(end=expected_end), [(b"new", b"after recovery", 1, None)], 1)
+
+
+def test_later_segments_go_when_an_earlier_unflushed_one_is_cut(tmp_path):
+    clock = ManualClock()
+    log = open_log(tmp_path, clock, segment_bytes=400)
+    model = Model()
+    for _ in range(10):
+        append(log, model, [(b"k", b"v" * 150, clock.wall_ms(), None)], 0)
+    bases = [s.base_offset for s in log.segments]
+    assert len(bases) > 3
+    (tmp_path / "recovery-point").write_text("0")  # pretend nothing was ever flushed
+    victim = tmp_path / f"{bases[1]:020d}.log"
+    data = bytearray(victim.read_bytes())
+    data[-5] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    reopened = open_log(tmp_path, clock, segment_bytes=400)
+    assert [s.base_offset for s in reopened.segments] == bases[:2]
+    assert reopened.log_end_offset < bases[2]
+
+
+def test_corruption_below_the_recovery_point_is_reported_loudly(tmp_path):
+    clock = ManualClock()
+    log = open_log(tmp_path, clock, segment_bytes=400)
+    model = Model()
+    for _ in range(10):
+        append(log, model, [(b"k", b"v" * 150, clock.wall_ms(), None)], 0)
+    old = log.segments[0]
+    assert log.recovery_point > old.next_offset
+    log.close()
+    (tmp_path / ".clean-shutdown").unlink()
+    (tmp_path / f"{0:020d}.index").unlink()  # forces a full, strict validation
+    data = bytearray(old.path.read_bytes())
+    data[70] ^= 0xFF
+    old.path.write_bytes(bytes(data))
+    with pytest.raises(CorruptSegmentError, match="CRC mismatch"):
+        open_log(tmp_path, clock, segment_bytes=400)
+
+
+def test_clean_shutdown_marker_is_written_and_consumed(tmp_path):
+    clock = ManualClock()
+    log, _ = _log_with_batches(tmp_path, clock)
+    log.close()
+    assert (tmp_path / ".clean-shutdown").exists()
+    reopened = open_log(tmp_path, clock)
+    assert reopened.was_clean_shutdown
+    assert not (tmp_path / ".clean-shutdown").exists()
+    assert not open_log(tmp_path, clock).was_clean_shutdown
+
+
+def test_stale_index_is_rebuilt(tmp_path):
+    clock = ManualClock()
+    log, model = _log_with_batches(tmp_path, clock, count=40)
+    log.close()
+    (tmp_path / f"{0:020d}.index").write_bytes(b"\x00\x00\x00")  # a partial entry
+    reopened = open_log(tmp_path, clock)
+    assert read_all(reopened, 0) == model.records
+
+
+def test_leader_epoch_end_offsets_follow_kip_101(tmp_path):
+    cache = LeaderEpochCache(tmp_path)
+    for epoch, start in [(1, 0), (3, 10), (4, 25)]:
+        cache.assign(epoch, start)
+    cache.assign(3, 99)  # an epoch already known keeps its start
+    assert cache.end_offset_for(0, 40) == (-1, -1)
+    assert cache.end_offset_for(1, 40) == (1, 10)
+    assert cache.end_offset_for(2, 40) == (1, 10)  # unknown epoch: the largest below it
+    assert cache.end_offset_for(3, 40) == (3, 25)
+    assert cache.end_offset_for(9, 40) == (4, 40)
+    assert LeaderEpochCache(tmp_path).entries == [(1, 0), (3, 10), (4, 25)]
+    assert (tmp_path / "leader-epoch-checkpoint").read_text() == "0\n3\n1 0\n3 10\n4 25\n"
+    cache.truncate_from_end(25)
+    assert cache.entries == [(1, 0), (3, 10)]
+    cache.truncate_from_start(12)
+    assert LeaderEpochCache(tmp_path).entries == [(3, 12)]
+
+
+def test_log_truncation_keeps_the_epoch_checkpoint_consistent(tmp_path):
+    clock = ManualClock()
+    log = open_log(tmp_path, clock)
+    model = Model()
+    for epoch in (1, 1, 2, 2, 3):
+        append(log, model, [(b"k", b"v", clock.wall_ms(), None)] * 3, epoch)
+    assert log.epochs.entries == [(1, 0), (2, 6), (3, 12)]
+    log.truncate_to(7)  # mid-batch: the batch [6, 8] goes whole
+    assert log.log_end_offset == 6
+    assert log.epochs.entries == [(1, 0)]
+    assert log.end_offset_for_epoch(2) == (1, 6)
