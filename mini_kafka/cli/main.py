@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mini_kafka.cli import cluster
+from mini_kafka.cli import cluster, perf
 from mini_kafka.config import ConfigError
 from mini_kafka.errors import KafkaError
 
-COMMAND_GROUPS = [cluster]
+COMMAND_GROUPS = [cluster, perf]
 
 
 def build_parser(prog: str = "mini-kafka") -> argparse.ArgumentParser:
