@@ -23,9 +23,10 @@ from typing import Any
 import psutil
 import yaml
 
-from launcher import ports, state
+from launcher import control, ports, state
 from launcher.processes import NodeProcess, log_tail, spawn, stop_all
 from mini_kafka.config import ClusterConfig, ConfigError, NodeSpec, config_from_dict, load_config
+from mini_kafka.metadata import MetadataImage
 from mini_kafka.protocol import ApiKey, Message
 from mini_kafka.transport import Client
 
@@ -178,6 +179,21 @@ class Cluster:
             out.append(NodeStatus(spec.name, spec.role, node.pid if node else None,
                                   spec.endpoint, st, info or {}))
         return out
+
+    def controller(self) -> str | None:
+        """The coordinator that is the Raft leader (the active controller), if any."""
+        leaders = [s for s in self.status()
+                   if s.role == "coordinator" and s.info.get("raft_role") == "leader"]
+        return max(leaders, key=lambda s: s.info["term"]).name if leaders else None
+
+    def metadata(self, node: str | None = None, linearizable: bool = False) -> MetadataImage:
+        """Committed cluster metadata, from coordinator `node` or any that answers."""
+        endpoint = self.config.node(node).endpoint if node else None
+        return control.read_metadata(self.config, endpoint, linearizable)
+
+    def write_metadata(self, command: dict[str, Any], timeout_ms: int | None = None) -> dict:
+        """Commit a metadata command (e.g. create_topic) through the controller."""
+        return control.write(self.config, command, timeout_ms)
 
     # -- disturbing it ------------------------------------------------------------------
 

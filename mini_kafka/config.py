@@ -65,6 +65,8 @@ class TopicsSection:
     offsets_topic_num_partitions: int = bounded(12, 1, 1000)
     # 0 means min(3, brokers.count), as Kafka sizes __consumer_offsets on small clusters.
     offsets_topic_replication_factor: int = bounded(0, 0, 99)
+    # Move leadership back to each partition's preferred replica once it is in sync.
+    auto_leader_rebalance_enable: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,10 @@ class TimeoutsSection:
     node_startup_timeout_ms: int = bounded(20_000, 1, 600_000)
     node_shutdown_grace_ms: int = bounded(5_000, 0, 600_000)
     retention_check_interval_ms: int = bounded(60_000, 1, 86_400_000)
+    metadata_poll_max_wait_ms: int = bounded(1_000, 1, 60_000)
+    # One try at one coordinator; a silent one is then skipped for the next.
+    controller_attempt_timeout_ms: int = bounded(1_000, 1, 600_000)
+    leader_imbalance_check_interval_ms: int = bounded(3_000, 1, 3_600_000)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,9 @@ class LimitsSection:
     socket_queue_messages_max: int = bounded(10_000, 1, 10_000_000)
     message_bytes_max: int = bounded(16 * 1024 * 1024, 1024, 2**31 - 1)
     log_tail_lines: int = bounded(20, 0, 10_000)
+    metadata_history_entries_max: int = bounded(10_000, 1, 10_000_000)
+    raft_snapshot_interval_entries: int = bounded(2_000, 1, 10_000_000)
+    raft_entries_per_append_max: int = bounded(256, 1, 100_000)
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,9 @@ _TABLE = [
     ("ELIGIBLE_LEADERS_NOT_AVAILABLE", 83, (_R, _M)),
     ("INVALID_RECORD", 87, ()),
     ("PRODUCER_FENCED", 90, ()),
+    ("INVALID_UPDATE_VERSION", 95, ()),
     ("BROKER_ID_NOT_REGISTERED", 102, ()),
+    ("INELIGIBLE_REPLICA", 107, ()),
 ]
 
 BY_NAME: dict[str, ErrorCode] = {}

@@ -1,26 +1,121 @@
-"""The broker process's role: for now it serves node status only; partition logs,
-replication and group coordination plug in here."""
+"""The broker process: registers with the controller, heartbeats to keep its session,
+and follows the committed cluster metadata (long-polling any coordinator)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
+from mini_kafka.coordinator.client import ControllerClient
+from mini_kafka.errors import KafkaError
+from mini_kafka.metadata import MetadataImage
 from mini_kafka.node import Node
+from mini_kafka.protocol import ApiKey
+
+log = logging.getLogger("mini_kafka.broker")
 
 
 class BrokerRole:
     def __init__(self, node: Node):
         self.node = node
+        self.config = node.config
+        self.broker_id = node.spec.id
+        t = self.config.timeouts
+        self.controller = ControllerClient(
+            node.client, [s.endpoint for s in self.config.nodes if s.role == "coordinator"],
+            timeout_ms=t.request_timeout_ms, attempt_timeout_ms=t.controller_attempt_timeout_ms,
+            retry_backoff_ms=self.config.limits.retry_backoff_ms, clock=node.clock)
+        # A new incarnation per process start: the controller tells a restart from a retry.
+        self.incarnation = f"{node.rng.getrandbits(64):016x}"
+        self.broker_epoch: int | None = None
+        self.image = MetadataImage()
+        self.metadata_changed = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
         self.handlers = {}
 
     async def start(self) -> None:
         self.node.data_dir.mkdir(parents=True, exist_ok=True)
+        self._tasks = [asyncio.ensure_future(self._keep_session()),
+                       asyncio.ensure_future(self._follow_metadata())]
 
     async def stop(self) -> None:
-        pass
+        for task in self._tasks:
+            task.cancel()
+
+    @property
+    def fenced(self) -> bool:
+        me = self.image.brokers.get(self.broker_id)
+        return me is None or me["epoch"] != self.broker_epoch or me["fenced"]
 
     def status(self) -> dict[str, Any]:
-        return {"ready": True}
+        return {"ready": self.broker_epoch is not None and not self.fenced,
+                "broker_epoch": self.broker_epoch, "fenced": self.fenced,
+                "metadata_offset": self.image.offset}
+
+    # -- session --------------------------------------------------------------------------
+
+    async def _keep_session(self) -> None:
+        interval_s = self.config.timeouts.broker_heartbeat_interval_ms / 1000
+        while True:
+            try:
+                if self.broker_epoch is None:
+                    await self._register()
+                await self._heartbeat()
+            except KafkaError as e:
+                log.warning("session with the controller: %s", e)
+            await asyncio.sleep(interval_s)
+
+    async def _register(self) -> None:
+        reply = await self.controller.call_controller(ApiKey.BROKER_REGISTRATION, {
+            "broker_id": self.broker_id, "endpoint": self.node.spec.endpoint,
+            "incarnation": self.incarnation})
+        if reply.error != "NONE":
+            raise KafkaError(reply.error, reply.body.get("message", ""))
+        self.broker_epoch = reply.body["broker_epoch"]
+        log.info("registered as broker %d with epoch %d", self.broker_id, self.broker_epoch)
+
+    async def _heartbeat(self) -> None:
+        reply = await self.controller.call_controller(ApiKey.BROKER_HEARTBEAT, {
+            "broker_id": self.broker_id, "broker_epoch": self.broker_epoch,
+            "metadata_offset": self.image.offset})
+        if reply.error == "STALE_BROKER_EPOCH":
+            log.warning("the controller no longer knows epoch %s: registering again",
+                        self.broker_epoch)
+            self.broker_epoch = None
+        elif reply.error != "NONE":
+            raise KafkaError(reply.error, reply.body.get("message", ""))
+
+    # -- metadata -------------------------------------------------------------------------
+
+    async def _follow_metadata(self) -> None:
+        t = self.config.timeouts
+        while True:
+            try:
+                reply = await self.controller.poll_metadata(self.image.offset,
+                                                            t.metadata_poll_max_wait_ms)
+            except KafkaError as e:
+                log.info("metadata poll: %s", e)
+                await asyncio.sleep(self.config.limits.retry_backoff_ms / 1000)
+                continue
+            if reply.error != "NONE":
+                await asyncio.sleep(self.config.limits.retry_backoff_ms / 1000)
+                continue
+            self._apply_metadata(reply.body)
+
+    def _apply_metadata(self, body: dict[str, Any]) -> None:
+        before = self.image.offset
+        snapshot = body.get("snapshot")
+        if snapshot is not None:
+            if snapshot["offset"] > self.image.offset:
+                self.image = MetadataImage.from_snapshot(snapshot)
+        else:
+            for offset, records in body.get("changes", []):
+                if offset > self.image.offset:  # a lagging coordinator may repeat old ones
+                    self.image.apply(offset, records)
+        if self.image.offset != before:
+            self.metadata_changed.set()
+            self.metadata_changed = asyncio.Event()
 
 
 def make_role(node: Node) -> BrokerRole:

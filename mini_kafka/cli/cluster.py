@@ -98,5 +98,15 @@ def _status_table(cluster: Cluster) -> str:
     for s in cluster.status():
         uptime = s.info.get("uptime_ms")
         rows.append([s.name, s.role, s.pid if s.state != "dead" else "-", s.endpoint, s.state,
-                     f"{uptime / 1000:.1f}s" if uptime is not None else "-"])
-    return format_table(["NODE", "ROLE", "PID", "ENDPOINT", "STATE", "UPTIME"], rows)
+                     f"{uptime / 1000:.1f}s" if uptime is not None else "-", _detail(s.info)])
+    return format_table(["NODE", "ROLE", "PID", "ENDPOINT", "STATE", "UPTIME", "DETAIL"], rows)
+
+
+def _detail(info: dict) -> str:
+    if not info:
+        return ""
+    if info.get("role") == "coordinator":
+        return (f"raft {info['raft_role']}, term {info['term']}, commit {info['commit_index']}"
+                f", metadata offset {info['metadata_offset']}")
+    fenced = "fenced" if info.get("fenced") else "unfenced"
+    return f"{fenced}, epoch {info.get('broker_epoch')}, metadata offset {info['metadata_offset']}"

@@ -1,0 +1,30 @@
+"""Broker sessions on the active controller — pure; `now_ms` is always passed in.
+
+A broker heartbeats; one silent for longer than the session timeout has expired and the
+controller proposes to fence it. Sessions are volatile: a newly elected controller has
+no record of past heartbeats, so it gives every broker a fresh grace period instead of
+fencing the whole cluster at once.
+"""
+
+from __future__ import annotations
+
+
+class BrokerSessions:
+    def __init__(self, session_timeout_ms: int):
+        self.session_timeout_ms = session_timeout_ms
+        self._last_seen_ms: dict[int, tuple[int, int]] = {}  # broker -> (epoch, time)
+
+    def grant_grace(self, brokers: dict[int, int], now_ms: int) -> None:
+        """brokers: id -> epoch of every unfenced broker, as the new controller sees them."""
+        self._last_seen_ms = {b: (epoch, now_ms) for b, epoch in brokers.items()}
+
+    def heartbeat(self, broker_id: int, epoch: int, now_ms: int) -> None:
+        self._last_seen_ms[broker_id] = (epoch, now_ms)
+
+    def forget(self, broker_id: int) -> None:
+        self._last_seen_ms.pop(broker_id, None)
+
+    def expired(self, now_ms: int) -> list[tuple[int, int]]:
+        """(broker id, epoch) of every session past its timeout."""
+        return [(b, epoch) for b, (epoch, seen) in sorted(self._last_seen_ms.items())
+                if now_ms - seen > self.session_timeout_ms]

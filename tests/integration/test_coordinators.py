@@ -1,0 +1,99 @@
+"""The coordinator ensemble on real processes: failover, quorum loss, broker fencing."""
+
+from __future__ import annotations
+
+import pytest
+
+from mini_kafka.errors import KafkaError
+from tests.helpers import wait_until
+
+
+def coordinator_infos(cluster):
+    return {s.name: s.info for s in cluster.status() if s.role == "coordinator" and s.info}
+
+
+def test_killing_the_controller_elects_another_and_writes_resume(mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=1)
+    first = wait_until(cluster.controller, what="a controller")
+    old_term = coordinator_infos(cluster)[first]["term"]
+    before = cluster.write_metadata({"op": "init_producer_id"})["producer_id"]
+    cluster.kill(first)
+    second = wait_until(lambda: (c := cluster.controller()) and c != first and c,
+                        timeout_s=10, what="a new controller")
+    assert coordinator_infos(cluster)[second]["term"] > old_term
+    after = cluster.write_metadata({"op": "init_producer_id"})["producer_id"]
+    assert after > before, "the new controller continues from committed state"
+    cluster.restart(first)
+    wait_until(lambda: len({(i["term"], i["commit_index"])
+                            for i in coordinator_infos(cluster).values()}) == 1,
+               what="the restarted coordinator to converge")
+
+
+def test_without_a_majority_writes_stop_but_committed_reads_are_served(
+        mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=1)
+    wait_until(cluster.controller, what="a controller")
+    cluster.write_metadata({"op": "init_producer_id"})
+    committed = cluster.metadata(linearizable=True).offset
+    survivor, *victims = sorted(coordinator_infos(cluster))
+    for name in victims:
+        cluster.kill(name)
+    with pytest.raises(KafkaError):  # no quorum: no split brain, the write cannot commit
+        cluster.write_metadata({"op": "init_producer_id"}, timeout_ms=2000)
+    image = cluster.metadata(node=survivor)
+    assert image.offset >= committed and 1 in image.brokers
+    for name in victims:
+        cluster.restart(name)
+    wait_until(cluster.controller, what="a controller after the majority returns")
+    result = cluster.write_metadata({"op": "init_producer_id"})
+    assert result["error"] == "NONE"
+    wait_until(lambda: len({i["metadata_offset"] for i in coordinator_infos(cluster).values()})
+               == 1, what="all coordinators at one metadata offset")
+
+
+def test_a_killed_broker_is_fenced_and_its_partitions_get_leaders_from_the_isr(
+        mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=3)
+    cluster.write_metadata({"op": "create_topic", "name": "orders", "partitions": 6,
+                            "replication_factor": 3})
+    image = cluster.metadata(linearizable=True)
+    victim = image.partition("orders", 0)["leader"]
+    led = [p["partition"] for p in image.topic_partitions("orders") if p["leader"] == victim]
+    cluster.kill(f"broker-{victim}")
+
+    def fenced_and_moved():
+        now = cluster.metadata(linearizable=True)
+        return now if now.brokers[victim]["fenced"] else None
+
+    after = wait_until(fenced_and_moved, timeout_s=15, what=f"broker-{victim} fenced")
+    for p in after.topic_partitions("orders"):
+        assert victim not in p["isr"] and p["leader"] not in (victim, -1)
+        if p["partition"] in led:
+            assert p["leader_epoch"] == 1
+    states = {s.name: s for s in cluster.status()}
+    assert states[f"broker-{victim}"].state == "dead"
+    for name, s in states.items():  # the live brokers learn it
+        if s.role == "broker" and s.state == "up":
+            wait_until(lambda n=name: {x.name: x for x in cluster.status()}[n]
+                       .info["metadata_offset"] >= after.offset, what=f"{name} to learn it")
+
+    cluster.restart(f"broker-{victim}")  # waits until it is registered and unfenced
+    back = cluster.metadata(linearizable=True)
+    assert not back.brokers[victim]["fenced"]
+    assert back.brokers[victim]["epoch"] > image.brokers[victim]["epoch"]
+
+
+def test_topic_errors_come_back_with_kafka_names(mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=2)
+    cluster.write_metadata({"op": "create_topic", "name": "t", "partitions": 2,
+                            "replication_factor": 2})
+    for command, error in [
+        ({"name": "t", "partitions": 1, "replication_factor": 1}, "TOPIC_ALREADY_EXISTS"),
+        ({"name": "u", "partitions": 1, "replication_factor": 3}, "INVALID_REPLICATION_FACTOR"),
+        ({"name": "u", "partitions": 0, "replication_factor": 1}, "INVALID_PARTITIONS"),
+        ({"name": "u/v", "partitions": 1, "replication_factor": 1}, "INVALID_TOPIC_EXCEPTION"),
+        ({"name": "u", "partitions": "many", "replication_factor": 1}, "INVALID_REQUEST"),
+    ]:
+        with pytest.raises(KafkaError) as info:
+            cluster.write_metadata({"op": "create_topic", **command})
+        assert info.value.error.name == error

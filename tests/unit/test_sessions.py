@@ -1,0 +1,21 @@
+from mini_kafka.coordinator.sessions import BrokerSessions
+
+
+def test_a_silent_broker_expires_after_the_session_timeout():
+    s = BrokerSessions(1500)
+    s.heartbeat(1, 10, now_ms=0)
+    s.heartbeat(2, 11, now_ms=0)
+    s.heartbeat(2, 11, now_ms=1000)
+    assert s.expired(1500) == []
+    assert s.expired(1501) == [(1, 10)]
+    assert s.expired(2501) == [(1, 10), (2, 11)]
+    s.forget(1)
+    assert s.expired(2501) == [(2, 11)]
+
+
+def test_a_new_controller_grants_everyone_a_fresh_grace_period():
+    s = BrokerSessions(1500)
+    s.heartbeat(1, 10, now_ms=0)
+    s.grant_grace({1: 10, 2: 11}, now_ms=5000)
+    assert s.expired(6000) == []
+    assert s.expired(6501) == [(1, 10), (2, 11)]
