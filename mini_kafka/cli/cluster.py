@@ -9,6 +9,8 @@ import threading
 
 from launcher import Cluster
 from mini_kafka.cli.table import format_table
+from mini_kafka.config import ConfigError
+from mini_kafka.errors import KafkaError
 
 MONITOR_INTERVAL_S = 1.0
 
@@ -94,19 +96,30 @@ def cmd_restart(args) -> int:
 
 
 def _status_table(cluster: Cluster) -> str:
+    try:  # the controller's view of the brokers, also for brokers that are down
+        brokers = cluster.metadata().brokers
+    except (KafkaError, ConfigError):
+        brokers = {}
     rows = []
     for s in cluster.status():
         uptime = s.info.get("uptime_ms")
         rows.append([s.name, s.role, s.pid if s.state != "dead" else "-", s.endpoint, s.state,
-                     f"{uptime / 1000:.1f}s" if uptime is not None else "-", _detail(s.info)])
+                     f"{uptime / 1000:.1f}s" if uptime is not None else "-",
+                     _detail(s, brokers)])
     return format_table(["NODE", "ROLE", "PID", "ENDPOINT", "STATE", "UPTIME", "DETAIL"], rows)
 
 
-def _detail(info: dict) -> str:
-    if not info:
-        return ""
-    if info.get("role") == "coordinator":
+def _detail(s, brokers: dict) -> str:
+    info = s.info
+    if s.role == "coordinator":
+        if not info:
+            return ""
         return (f"raft {info['raft_role']}, term {info['term']}, commit {info['commit_index']}"
                 f", metadata offset {info['metadata_offset']}")
-    fenced = "fenced" if info.get("fenced") else "unfenced"
-    return f"{fenced}, epoch {info.get('broker_epoch')}, metadata offset {info['metadata_offset']}"
+    registered = brokers.get(int(s.name.split("-")[1]))
+    if registered is None:
+        return "not registered" if brokers else ""
+    text = f"{'fenced' if registered['fenced'] else 'unfenced'}, epoch {registered['epoch']}"
+    if info:
+        text += f", metadata offset {info['metadata_offset']}"
+    return text

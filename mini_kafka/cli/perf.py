@@ -14,6 +14,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     storage.add_argument("--batch-records", type=int, default=160)
     storage.add_argument("--repeats", type=int, default=5)
     storage.set_defaults(func=cmd_storage)
+    failover = cmds.add_parser("failover", help="controller and partition-leader failover "
+                                                "times on a fresh local cluster")
+    failover.add_argument("--kills", type=int, default=10, help="controller kills")
+    failover.add_argument("--broker-kills", type=int, default=5, help="leader broker kills")
+    failover.set_defaults(func=cmd_failover)
+
+
+def cmd_failover(args) -> int:
+    from mini_kafka.perf import failover
+
+    if args.kills < 0 or args.broker_kills < 0:
+        raise SystemExit("error: --kills and --broker-kills must not be negative")
+    print(failover.run(args.kills, args.broker_kills).format())
+    return 0
 
 
 def cmd_storage(args) -> int:

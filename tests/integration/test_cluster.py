@@ -62,6 +62,15 @@ def test_up_status_kill_restart_down_from_separate_shells(config_file):
     wait_until(lambda: status_states(config_file)["broker-2"] == "dead", what="broker-2 dead")
     assert sum(s == "up" for s in status_states(config_file).values()) == 5
 
+    def broker_2_row():
+        text = cli("cluster", "status", "--config", str(config_file)).stdout
+        return next(line for line in text.splitlines() if line.startswith("broker-2"))
+
+    row = wait_until(lambda: "fenced," in broker_2_row() and broker_2_row(), timeout_s=15,
+                     what="the controller to fence broker-2")
+    assert " dead " in row
+    assert "raft leader" in cli("cluster", "status", "--config", str(config_file)).stdout
+
     again = cli("cluster", "up", "--config", str(config_file), check=False)
     assert again.returncode == 1 and "already running" in again.stderr
 
