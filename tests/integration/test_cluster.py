@@ -66,9 +66,10 @@ def test_up_status_kill_restart_down_from_separate_shells(config_file):
         text = cli("cluster", "status", "--config", str(config_file)).stdout
         return next(line for line in text.splitlines() if line.startswith("broker-2"))
 
-    row = wait_until(lambda: "fenced," in broker_2_row() and broker_2_row(), timeout_s=15,
-                     what="the controller to fence broker-2")
-    assert " dead " in row
+    # NODE ROLE PID ENDPOINT STATE UPTIME DETAIL...: the detail starts "fenced," or "unfenced,"
+    row = wait_until(lambda: (r := broker_2_row().split())[6] == "fenced," and r,
+                     timeout_s=15, what="the controller to fence broker-2")
+    assert row[4] == "dead"
     assert "raft leader" in cli("cluster", "status", "--config", str(config_file)).stdout
 
     again = cli("cluster", "up", "--config", str(config_file), check=False)
