@@ -18,7 +18,7 @@ def _with_controller(config: ClusterConfig, work, timeout_ms: int | None):
         client = Client("launcher", retries_max=0)
         t = config.timeouts
         controller = ControllerClient(
-            client, [s.endpoint for s in config.nodes if s.role == "coordinator"],
+            client, {s.name: s.endpoint for s in config.nodes if s.role == "coordinator"},
             timeout_ms=timeout_ms or t.request_timeout_ms,
             attempt_timeout_ms=t.controller_attempt_timeout_ms,
             retry_backoff_ms=config.limits.retry_backoff_ms, clock=SystemClock())

@@ -23,7 +23,8 @@ class BrokerRole:
         self.broker_id = node.spec.id
         t = self.config.timeouts
         self.controller = ControllerClient(
-            node.client, [s.endpoint for s in self.config.nodes if s.role == "coordinator"],
+            node.client, {s.name: s.endpoint for s in self.config.nodes
+                          if s.role == "coordinator"},
             timeout_ms=t.request_timeout_ms, attempt_timeout_ms=t.controller_attempt_timeout_ms,
             retry_backoff_ms=self.config.limits.retry_backoff_ms, clock=node.clock)
         # A new incarnation per process start: the controller tells a restart from a retry.

@@ -17,17 +17,49 @@ from mini_kafka.transport import Client
 
 
 class ControllerClient:
-    def __init__(self, client: Client, endpoints: list[str], *, timeout_ms: int,
+    def __init__(self, client: Client, endpoints: dict[str, str], *, timeout_ms: int,
                  attempt_timeout_ms: int, retry_backoff_ms: int, clock):
+        """endpoints: coordinator name -> endpoint."""
         assert endpoints, "no coordinator endpoints"
         self.client = client
-        self.endpoints = list(endpoints)
+        self.names = dict(endpoints)
+        self.endpoints = list(endpoints.values())
         self.timeout_ms = timeout_ms
         self.attempt_timeout_ms = attempt_timeout_ms
         self.retry_backoff_ms = retry_backoff_ms
         self.clock = clock
-        self._leader = self.endpoints[0]
+        self._leader: str | None = None  # unknown until discovered
         self._reader = self.endpoints[0]
+
+    async def _discover_leader(self) -> str:
+        """Ask every coordinator at once who leads; one that is down costs one attempt
+        timeout in parallel, not one per coordinator in turn."""
+        async def ask(endpoint: str):
+            try:
+                reply = await self.client.request(endpoint, ApiKey.STATUS, retries=0,
+                                                  timeout_ms=self.attempt_timeout_ms)
+            except KafkaError:
+                return endpoint, None
+            return endpoint, reply.body
+
+        answered = []
+        pending = [asyncio.ensure_future(ask(e)) for e in self.endpoints]
+        try:
+            for next_done in asyncio.as_completed(pending):
+                endpoint, body = await next_done
+                if body is None:
+                    continue
+                if body.get("raft_role") == "leader":
+                    return endpoint  # (a deposed leader's NOT_CONTROLLER redirects us)
+                answered.append(body.get("leader") and self._endpoint_of(body["leader"]))
+        finally:
+            for task in pending:
+                task.cancel()
+        hinted = [e for e in answered if e]
+        return hinted[0] if hinted else self.endpoints[0]
+
+    def _endpoint_of(self, name: str) -> str | None:
+        return self.names.get(name)
 
     async def call_controller(self, api: int, body: dict[str, Any]) -> Message:
         """Send to the controller, following redirects, until a reply that is not
@@ -35,19 +67,21 @@ class ControllerClient:
         deadline = self.clock.monotonic_ms() + self.timeout_ms
         last = "no coordinator answered"
         while self.clock.monotonic_ms() < deadline:
+            if self._leader is None:
+                self._leader = await self._discover_leader()
             endpoint = self._leader
             try:
                 reply = await self.client.request(endpoint, api, body, retries=0,
                                                   timeout_ms=self.attempt_timeout_ms)
             except KafkaTimeoutError as e:
                 last = e.message
-                self._leader = self._next(endpoint)
+                self._leader = None  # rediscover: it may have died
                 continue
             if reply.error != "NOT_CONTROLLER":
                 return reply
             hint = reply.body.get("leader_endpoint")
             last = f"{endpoint} is not the controller"
-            self._leader = hint if hint in self.endpoints else self._next(endpoint)
+            self._leader = hint if hint in self.endpoints and hint != endpoint else None
             if not hint:  # an election is under way: give it a moment
                 await asyncio.sleep(self.retry_backoff_ms / 1000)
         raise KafkaTimeoutError(f"no controller within {self.timeout_ms} ms: {last}")

@@ -38,16 +38,34 @@ class _Connection:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, queue_messages_max)
         self.sock.setsockopt(zmq.RCVHWM, queue_messages_max)
+        # Queue only on a live connection: otherwise messages for a peer that is down pile
+        # up and reach it, stale, when it returns (a request long given up on, Raft
+        # appends from minutes ago). Senders bound their wait instead.
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)
         self.sock.connect(endpoint)
         self._reader = asyncio.ensure_future(self._read_replies())
 
     async def send(self, frames: list[Any]) -> None:
-        decision = self._faults.decide("out", self.peer)
-        if decision.drop:
+        """Send, waiting while the peer is unreachable (the caller bounds the wait)."""
+        if await self._faulted():
             return
-        if decision.delay_ms:
-            await asyncio.sleep(decision.delay_ms / 1000)
         await self.sock.send_multipart(frames, copy=False)
+
+    async def send_now_or_drop(self, frames: list[Any]) -> bool:
+        """Send only if the peer can take it now; for messages a protocol may lose."""
+        if await self._faulted():
+            return False
+        try:
+            self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        return True
+
+    async def _faulted(self) -> bool:
+        decision = self._faults.decide("out", self.peer)
+        if decision.delay_ms and not decision.drop:
+            await asyncio.sleep(decision.delay_ms / 1000)
+        return decision.drop
 
     async def _read_replies(self) -> None:
         loop = asyncio.get_running_loop()
@@ -125,8 +143,9 @@ class Client:
             sent_at = loop.time()
             msg = Message(Kind.REQUEST, api, request_id, self.name, body or {}, payloads or [])
             try:
-                await conn.send(encode(msg))
-                return await asyncio.wait_for(future, timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await conn.send(encode(msg))
+                    return await future
             except TimeoutError:
                 conn.pending.pop(request_id, None)
                 last_problem = f"no reply within {timeout_s * 1000:.0f} ms"
@@ -140,9 +159,10 @@ class Client:
         )
 
     async def send_oneway(self, endpoint: str, api: int, body: dict[str, Any] | None = None,
-                          payloads: list[Any] | None = None) -> None:
+                          payloads: list[Any] | None = None) -> bool:
+        """Fire and forget: dropped (False) when the peer is not connected right now."""
         msg = Message(Kind.ONEWAY, api, 0, self.name, body or {}, payloads or [])
-        await self._conn(endpoint).send(encode(msg))
+        return await self._conn(endpoint).send_now_or_drop(encode(msg))
 
     def close(self) -> None:
         for conn in list(self._conns.values()):

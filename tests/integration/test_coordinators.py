@@ -97,3 +97,26 @@ def test_topic_errors_come_back_with_kafka_names(mini_kafka_cluster_factory):
         with pytest.raises(KafkaError) as info:
             cluster.write_metadata({"op": "create_topic", **command})
         assert info.value.error.name == error
+
+
+def test_a_coordinator_that_missed_compacted_entries_catches_up_by_snapshot(
+        mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(
+        coordinators=3, brokers=1, overrides={"limits": {"raft_snapshot_interval_entries": 5}})
+    leader = wait_until(cluster.controller, what="a controller")
+    absent = next(n for n in ("coordinator-1", "coordinator-2", "coordinator-3") if n != leader)
+    cluster.kill(absent)
+    ids = [cluster.write_metadata({"op": "init_producer_id"})["producer_id"] for _ in range(20)]
+    assert (cluster.data_dir / leader / "raft" / "snapshot").exists(), "the leader compacted"
+    cluster.restart(absent)
+    expected = cluster.metadata(linearizable=True)
+    wait_until(lambda: cluster.metadata(node=absent).offset >= expected.offset,
+               what=f"{absent} to catch up")
+    log = (cluster.data_dir / absent / f"{absent}.log").read_text()
+    assert "installed snapshot" in log, "the entries it missed were compacted away"
+    assert cluster.metadata(node=absent).brokers == expected.brokers
+    # Everyone restarts from snapshot + log and still continues the producer-id sequence.
+    for name in ("coordinator-1", "coordinator-2", "coordinator-3"):
+        cluster.restart(name)
+    wait_until(cluster.controller, what="a controller after restarting everyone")
+    assert cluster.write_metadata({"op": "init_producer_id"})["producer_id"] == max(ids) + 1
