@@ -157,3 +157,22 @@ def test_sigterm_shuts_a_node_down_cleanly(mini_kafka_cluster_factory):
     assert node.popen.returncode == 0
     log = (cluster.data_dir / "broker-1" / "broker-1.log").read_text()
     assert "broker-1 stopped cleanly" in log
+
+
+def test_fault_rules_are_set_at_runtime_on_a_live_node(mini_kafka_cluster_factory):
+    from mini_kafka.errors import KafkaTimeoutError
+    from mini_kafka.protocol import ApiKey
+    from mini_kafka.transport import call
+
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
+    endpoint = cluster.config.node("broker-1").endpoint
+    rules = [{"peer": "cli", "direction": "in", "drop_rate": 1.0}]
+    bad = call(endpoint, ApiKey.SET_FAULTS, {"rules": [{"peer": "x", "drop_rate": 7}]})
+    assert bad.error == "INVALID_REQUEST" and "drop_rate 7" in bad.body["message"]
+    set_reply = call(endpoint, ApiKey.SET_FAULTS, {"rules": rules}, sender="chaos")
+    assert set_reply.body["rules"][0]["peer"] == "cli"
+    with pytest.raises(KafkaTimeoutError):  # everything from "cli" is now dropped
+        call(endpoint, ApiKey.STATUS, timeout_ms=300, sender="cli")
+    assert call(endpoint, ApiKey.STATUS, sender="other").body["faults"][0]["peer"] == "cli"
+    call(endpoint, ApiKey.SET_FAULTS, {"rules": []}, sender="chaos")
+    assert call(endpoint, ApiKey.STATUS, sender="cli").error == "NONE"
