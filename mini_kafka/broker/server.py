@@ -1,5 +1,11 @@
 """The broker process: registers with the controller, heartbeats to keep its session,
-and follows the committed cluster metadata (long-polling any coordinator)."""
+follows the committed cluster metadata (long-polling any coordinator), and serves its
+partitions (replica_manager.py, api.py).
+
+On SIGTERM it shuts down under control, as Kafka's brokers do: it asks the controller to
+move its leaderships to other in-sync replicas and leave the ISRs, waits until the
+metadata says so, and only then stops — so clients see a leader change, not an outage.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import asyncio
 import logging
 from typing import Any
 
+from mini_kafka.broker.api import BrokerApi
+from mini_kafka.broker.replica_manager import ReplicaManager
 from mini_kafka.coordinator.client import ControllerClient
 from mini_kafka.errors import KafkaError
 from mini_kafka.metadata import MetadataImage
@@ -32,17 +40,46 @@ class BrokerRole:
         self.broker_epoch: int | None = None
         self.image = MetadataImage()
         self.metadata_changed = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
-        self.handlers = {}
+        self._session_task: asyncio.Task | None = None
+        self._metadata_task: asyncio.Task | None = None
+        self.node.data_dir.mkdir(parents=True, exist_ok=True)
+        self.replicas = ReplicaManager(self)
+        self.handlers = BrokerApi(self).handlers
 
     async def start(self) -> None:
-        self.node.data_dir.mkdir(parents=True, exist_ok=True)
-        self._tasks = [asyncio.ensure_future(self._keep_session()),
-                       asyncio.ensure_future(self._follow_metadata())]
+        self.replicas.start()
+        self._session_task = asyncio.ensure_future(self._keep_session())
+        self._metadata_task = asyncio.ensure_future(self._follow_metadata())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self._session_task.cancel()  # no heartbeat may unfence us while we leave
+        try:
+            await self._controlled_shutdown()
+        finally:
+            self._metadata_task.cancel()
+            self.replicas.close()
+
+    async def _controlled_shutdown(self) -> None:
+        if self.broker_epoch is None or self.fenced:
+            return
+        grace_ms = self.config.timeouts.node_shutdown_grace_ms
+        deadline = self.node.clock.monotonic_ms() + grace_ms // 2
+        try:
+            await asyncio.wait_for(self.controller.write(
+                {"op": "fence_broker", "broker_id": self.broker_id,
+                 "broker_epoch": self.broker_epoch}), grace_ms / 2000)
+        except (KafkaError, TimeoutError) as e:
+            log.warning("controlled shutdown not confirmed (%s): stopping anyway", e)
+            return
+        while self._leads_anything() and self.node.clock.monotonic_ms() < deadline:
+            try:
+                await asyncio.wait_for(self.metadata_changed.wait(), 0.2)
+            except TimeoutError:
+                pass
+        log.info("controlled shutdown done: leaderships handed over")
+
+    def _leads_anything(self) -> bool:
+        return any(p["leader"] == self.broker_id for p in self.image.partitions.values())
 
     @property
     def fenced(self) -> bool:
@@ -115,6 +152,7 @@ class BrokerRole:
                 if offset > self.image.offset:  # a lagging coordinator may repeat old ones
                     self.image.apply(offset, records)
         if self.image.offset != before:
+            self.replicas.on_metadata(self.image)
             self.metadata_changed.set()
             self.metadata_changed = asyncio.Event()
 

@@ -205,6 +205,12 @@ class PartitionLog:
                     return found
         return None
 
+    def headers(self):
+        """Every batch header, oldest first (rebuilding producer state on open)."""
+        for seg in self.segments:
+            for _, header in seg.headers():
+                yield header
+
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
         return self.epochs.end_offset_for(epoch, self.log_end_offset)
 

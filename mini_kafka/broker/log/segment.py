@@ -209,6 +209,10 @@ class Segment:
                         return record.offset
         return None
 
+    def headers(self):
+        """(position, header) of every batch."""
+        return self._scan(0, validate=False)
+
     def batches(self):
         """(header, bytes) of every batch, for compaction."""
         for pos, header in self._scan(0, validate=False):

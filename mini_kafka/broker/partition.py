@@ -1,0 +1,187 @@
+"""One partition replica on this broker: its log, its role, and what waits on it.
+
+As leader it assigns offsets, checks idempotent producers, tracks followers (LeaderState)
+and advances the high watermark; as follower it appends what it fetched, truncating a
+divergent tail by leader epoch (KIP-101/279/320), never to a stale high watermark.
+Anyone waiting for the partition to change (an acks=all produce, a long-poll fetch)
+waits on `changed`, which is replaced each time it fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mini_kafka import records
+from mini_kafka.broker.log import PartitionLog
+from mini_kafka.broker.producer_state import ProducerStateTable
+from mini_kafka.broker.replica import LeaderState
+from mini_kafka.errors import KafkaError
+from mini_kafka.records import BatchHeader, CorruptRecordError
+
+log = logging.getLogger("mini_kafka.broker.partition")
+
+LEADER, FOLLOWER = "leader", "follower"
+
+
+class Partition:
+    def __init__(self, topic: str, partition: int, plog: PartitionLog, broker_id: int,
+                 high_watermark: int):
+        self.topic = topic
+        self.partition = partition
+        self.log = plog
+        self.broker_id = broker_id
+        self.role = FOLLOWER
+        self.leader = -1
+        self.leader_epoch = -1
+        self.partition_epoch = -1
+        self.replicas: list[int] = []
+        self.isr: list[int] = []
+        self.hw = min(high_watermark, plog.log_end_offset)
+        self.leader_state: LeaderState | None = None
+        self.producers = ProducerStateTable()
+        for header in plog.headers():
+            self.producers.record(header)
+        self.changed = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+    def signal(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    # -- role changes (from committed metadata) -------------------------------------------
+
+    def apply_metadata(self, p: dict, now_ms: int) -> None:
+        """Follow the committed partition state: become leader or follower on a new leader
+        epoch; as leader, adopt a newly committed ISR."""
+        if (p["leader_epoch"], p["partition_epoch"]) < (self.leader_epoch,
+                                                         self.partition_epoch):
+            return  # older than what we already follow (a lagging coordinator's view)
+        new_epoch = p["leader_epoch"] != self.leader_epoch
+        self.replicas, self.isr = list(p["replicas"]), list(p["isr"])
+        self.leader, self.partition_epoch = p["leader"], p["partition_epoch"]
+        if p["leader"] == self.broker_id:
+            if new_epoch or self.role != LEADER:
+                self._become_leader(p, now_ms)
+            elif self.leader_state.on_isr_committed(p["isr"], p["partition_epoch"]):
+                self.hw = self.leader_state.hw
+        else:
+            if self.role == LEADER:
+                log.info("%s: no longer leader (epoch %d -> %d, leader %d)", self.name,
+                         self.leader_epoch, p["leader_epoch"], p["leader"])
+            self.role = FOLLOWER
+            self.leader_state = None
+        self.leader_epoch = p["leader_epoch"]
+        self.signal()  # waiters re-check: leadership or ISR may have changed under them
+
+    def _become_leader(self, p: dict, now_ms: int) -> None:
+        self.role = LEADER
+        self.log.epochs.assign(p["leader_epoch"], self.log.log_end_offset)
+        self.leader_state = LeaderState(self.broker_id, p["leader_epoch"], p["partition_epoch"],
+                                        p["replicas"], p["isr"], self.log.log_end_offset,
+                                        self.hw, now_ms)
+        log.info("%s: leader in epoch %d at offset %d (HW %d, ISR %s)", self.name,
+                 p["leader_epoch"], self.log.log_end_offset, self.hw, p["isr"])
+
+    # -- leader side ----------------------------------------------------------------------
+
+    def check_leader(self, leader_epoch: int | None = None) -> LeaderState:
+        if self.role != LEADER or self.leader_state is None:
+            raise KafkaError("NOT_LEADER_OR_FOLLOWER",
+                             f"broker {self.broker_id} does not lead {self.name} "
+                             f"(leader: {self.leader})")
+        if leader_epoch is not None and leader_epoch >= 0:
+            if leader_epoch < self.leader_epoch:
+                raise KafkaError("FENCED_LEADER_EPOCH", f"epoch {leader_epoch} is stale "
+                                                        f"({self.name} is at {self.leader_epoch})")
+            if leader_epoch > self.leader_epoch:
+                raise KafkaError("UNKNOWN_LEADER_EPOCH", f"epoch {leader_epoch} is ahead of "
+                                                         f"this broker's {self.leader_epoch}")
+        return self.leader_state
+
+    def append_as_leader(self, batch, acks: int, min_insync_replicas: int) -> BatchHeader:
+        """Append a producer's batch (or find it already appended). Returns the header with
+        its offsets; the caller waits for the HW when acks=all."""
+        state = self.check_leader()
+        if acks == -1 and len(self.isr) < min_insync_replicas:
+            raise KafkaError("NOT_ENOUGH_REPLICAS",
+                             f"{self.name} has {len(self.isr)} in-sync replica(s) {self.isr}; "
+                             f"min.insync.replicas is {min_insync_replicas}")
+        try:
+            header = records.validate_batch(batch)
+        except CorruptRecordError as e:
+            raise KafkaError("CORRUPT_MESSAGE", str(e)) from None
+        verdict = self.producers.check(header)
+        if verdict.action == "error":
+            raise KafkaError(verdict.error, verdict.message)
+        if verdict.action == "duplicate":
+            dup = verdict.duplicate_of
+            return header._replace(base_offset=dup.first_offset,
+                                   last_offset_delta=dup.last_offset - dup.first_offset)
+        try:
+            stamped = self.log.append_as_leader(batch, self.leader_epoch)
+        except CorruptRecordError as e:
+            raise KafkaError("CORRUPT_MESSAGE", str(e)) from None
+        self.producers.record(stamped)
+        if state.on_local_append(self.log.log_end_offset):
+            self.hw = state.hw
+        self.signal()
+        return stamped
+
+    def on_follower_fetch(self, follower: int, fetch_offset: int, now_ms: int) -> None:
+        state = self.check_leader()
+        if state.on_follower_fetch(follower, fetch_offset, now_ms):
+            self.hw = state.hw
+            self.signal()
+
+    def acked(self, next_offset: int, min_insync_replicas: int) -> bool:
+        """Whether an acks=all write ending before `next_offset` is complete; raises if it
+        can no longer complete here."""
+        self.check_leader()
+        if self.hw < next_offset:
+            return False
+        if len(self.isr) < min_insync_replicas:
+            raise KafkaError("NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+                             f"written, but the ISR {self.isr} shrank below "
+                             f"min.insync.replicas {min_insync_replicas}")
+        return True
+
+    # -- follower side --------------------------------------------------------------------
+
+    def append_as_follower(self, data, leader_hw: int) -> None:
+        for header in self.log.append_as_follower(data):
+            self.producers.record(header)
+        self._follow_hw(leader_hw)
+
+    def _follow_hw(self, leader_hw: int) -> None:
+        hw = min(leader_hw, self.log.log_end_offset)
+        if hw > self.hw:
+            self.hw = hw
+            self.signal()
+
+    def truncate_for_divergence(self, leader_epoch: int, leader_end_offset: int) -> None:
+        """The leader says our log diverges after its `leader_epoch`, which ended at
+        `leader_end_offset` on the leader. Cut our tail to the last common point."""
+        our_epoch, our_end = self.log.end_offset_for_epoch(leader_epoch)
+        target = our_end if our_epoch != leader_epoch else min(leader_end_offset, our_end)
+        if leader_epoch < 0 or our_epoch < 0:
+            target = min(self.hw, self.log.log_end_offset)  # nothing in common we can tell
+        self.truncate_to(target)
+
+    def truncate_to(self, offset: int) -> None:
+        before = self.log.log_end_offset
+        self.log.truncate_to(offset)
+        self.producers.truncate_to(self.log.log_end_offset)
+        self.hw = min(self.hw, self.log.log_end_offset)
+        if self.log.log_end_offset != before:
+            log.warning("%s: truncated from %d to %d (divergent tail)", self.name, before,
+                        self.log.log_end_offset)
+
+    def restart_at(self, offset: int) -> None:
+        """The leader's log now starts past ours: start over, empty, at its start."""
+        self.log.truncate_fully_and_start_at(offset)
+        self.producers = ProducerStateTable()
+        self.hw = offset

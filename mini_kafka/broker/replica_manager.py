@@ -1,0 +1,318 @@
+"""The partitions this broker hosts, reconciled with committed metadata, and the produce,
+fetch and list-offsets logic over them.
+
+- Produce appends on the leader; acks=all waits until the high watermark passes the batch
+  (every in-sync replica has it), or fails with Kafka's error for why it cannot.
+- Fetch serves consumers up to the high watermark and followers up to the log end; a
+  follower whose last fetched epoch diverges from ours is told where (KIP-320). With
+  max_wait_ms and min_bytes it long-polls until data arrives.
+- Leaders ask the controller to shrink the ISR when a follower lags longer than
+  replica_lag_time_max_ms and to expand it when one has caught up (AlterPartition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from mini_kafka.broker.fetcher import FetcherManager
+from mini_kafka.broker.log import LogConfig, PartitionLog, compact
+from mini_kafka.broker.partition import FOLLOWER, LEADER, Partition
+from mini_kafka.errors import KafkaError
+from mini_kafka.metadata import MetadataImage
+from mini_kafka.topic_config import effective
+
+log = logging.getLogger("mini_kafka.broker.replicas")
+
+HW_CHECKPOINT_FILE = "replication-offset-checkpoint"
+EARLIEST, LATEST = -2, -1
+
+
+class ReplicaManager:
+    def __init__(self, role):
+        self.role = role  # the BrokerRole: node, config, image, controller client
+        self.node = role.node
+        self.config = role.config
+        self.broker_id = role.broker_id
+        self.clock = role.node.clock
+        self.data_dir: Path = role.node.data_dir
+        self.partitions: dict[tuple[str, int], Partition] = {}
+        self.checkpointed_hw = self._read_hw_checkpoint()
+        self.fetchers = FetcherManager(self)
+        self._tasks: list[asyncio.Task] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        t = self.config.timeouts
+        self._tasks = [
+            asyncio.ensure_future(self._every(min(500, t.replica_lag_time_max_ms // 2),
+                                              self._maintain_isrs)),
+            asyncio.ensure_future(self._every(1000, self._checkpoint_hw)),
+            asyncio.ensure_future(self._every(t.retention_check_interval_ms, self._clean_logs)),
+        ]
+
+    async def _every(self, interval_ms: int, work) -> None:
+        while True:
+            await asyncio.sleep(max(1, interval_ms) / 1000)
+            try:
+                work()
+            except Exception:  # a failed round is retried next interval
+                log.exception("periodic %s failed", work.__name__)
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self.fetchers.close()
+        self._checkpoint_hw()
+        for part in self.partitions.values():
+            part.log.close()
+
+    # -- metadata -------------------------------------------------------------------------
+
+    def on_metadata(self, image: MetadataImage) -> None:
+        now = self.clock.monotonic_ms()
+        hosted = set()
+        for p in image.partitions.values():
+            if self.broker_id not in p["replicas"]:
+                continue
+            key = (p["topic"], p["partition"])
+            hosted.add(key)
+            part = self.partitions.get(key) or self._open(p["topic"], p["partition"], image)
+            part.apply_metadata(p, now)
+            leader = image.brokers.get(p["leader"])
+            if part.role == FOLLOWER and leader is not None:
+                self.fetchers.assign(part, p["leader"], leader["endpoint"])
+            else:
+                self.fetchers.remove(part)
+        for key in [k for k in self.partitions if k not in hosted]:
+            part = self.partitions.pop(key)
+            self.fetchers.remove(part)
+            part.role = FOLLOWER
+            part.signal()
+            part.log.delete()
+            log.info("%s: deleted (topic removed or replica moved)", part.name)
+
+    def _open(self, topic: str, partition: int, image: MetadataImage) -> Partition:
+        plog = PartitionLog(self.data_dir / f"{topic}-{partition}",
+                            self.log_config(image, topic), self.clock)
+        hw = self.checkpointed_hw.get(f"{topic}/{partition}", 0)
+        part = Partition(topic, partition, plog, self.broker_id, hw)
+        self.partitions[(topic, partition)] = part
+        return part
+
+    def topic_config(self, topic: str, image: MetadataImage | None = None) -> dict[str, Any]:
+        image = image or self.role.image
+        overrides = image.topics[topic]["configs"] if topic in image.topics else {}
+        return effective(self.config, overrides)
+
+    def log_config(self, image: MetadataImage, topic: str) -> LogConfig:
+        c = self.topic_config(topic, image)
+        return LogConfig(segment_bytes=c["segment.bytes"], segment_ms=c["segment.ms"],
+                         retention_ms=c["retention.ms"], retention_bytes=c["retention.bytes"],
+                         index_interval_bytes=self.config.topics.index_interval_bytes,
+                         cleanup_policy=c["cleanup.policy"],
+                         delete_retention_ms=c["delete.retention.ms"])
+
+    def partition(self, topic: str, partition: int) -> Partition:
+        part = self.partitions.get((topic, partition))
+        if part is not None:
+            return part
+        if topic not in self.role.image.topics:
+            raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION", f"unknown topic {topic!r}")
+        if self.role.image.partition(topic, partition) is None:
+            raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
+                             f"{topic} has no partition {partition}")
+        raise KafkaError("NOT_LEADER_OR_FOLLOWER",
+                         f"broker {self.broker_id} hosts no replica of {topic}-{partition}")
+
+    # -- produce --------------------------------------------------------------------------
+
+    async def produce(self, acks: int, timeout_ms: int,
+                      items: list[tuple[str, int, Any]]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        waiting: list[tuple[int, Partition, int, int]] = []
+        for topic, index, batch in items:
+            result = {"topic": topic, "partition": index, "error": "NONE"}
+            results.append(result)
+            try:
+                part = self.partition(topic, index)
+                min_isr = self.topic_config(topic)["min.insync.replicas"]
+                header = part.append_as_leader(batch, acks, min_isr)
+            except KafkaError as e:
+                result.update(error=e.error.name, message=e.message)
+                continue
+            result.update(base_offset=header.base_offset,
+                          log_start_offset=part.log.log_start_offset)
+            if acks == -1:
+                waiting.append((len(results) - 1, part, header.next_offset, min_isr))
+        if waiting:
+            await self._await_acks(results, waiting, timeout_ms)
+        return results
+
+    async def _await_acks(self, results, waiting, timeout_ms: int) -> None:
+        deadline = self.clock.monotonic_ms() + timeout_ms
+        while waiting:
+            still = []
+            for entry in waiting:
+                i, part, next_offset, min_isr = entry
+                try:
+                    if not part.acked(next_offset, min_isr):
+                        still.append(entry)
+                except KafkaError as e:
+                    results[i].update(error=e.error.name, message=e.message)
+            waiting = still
+            left_ms = deadline - self.clock.monotonic_ms()
+            if not waiting:
+                return
+            if left_ms <= 0:
+                for i, part, _, _ in waiting:
+                    results[i].update(error="REQUEST_TIMED_OUT",
+                                      message=f"not replicated to the ISR {part.isr} in "
+                                              f"{timeout_ms} ms")
+                return
+            await _wait_any([p.changed for _, p, _, _ in waiting], left_ms)
+
+    # -- fetch ----------------------------------------------------------------------------
+
+    async def fetch(self, body: dict[str, Any]) -> tuple[list[dict], list]:
+        replica_id = int(body.get("replica_id", -1))
+        max_wait_ms = min(int(body.get("max_wait_ms", 0)), self.config.timeouts.request_timeout_ms)
+        min_bytes = int(body.get("min_bytes", 1))
+        max_bytes = int(body.get("max_bytes", 50 * 1024 * 1024))
+        wanted = body.get("partitions", [])
+        deadline = self.clock.monotonic_ms() + max_wait_ms
+        while True:
+            results, payloads, size, stop = self._read_all(wanted, replica_id, max_bytes)
+            left_ms = deadline - self.clock.monotonic_ms()
+            if stop or size >= min_bytes or left_ms <= 0:
+                return results, payloads
+            parts = [p for p in (self.partitions.get((w["topic"], w["partition"]))
+                                 for w in wanted) if p is not None]
+            if not parts:
+                return results, payloads
+            await _wait_any([p.changed for p in parts], left_ms)
+
+    def _read_all(self, wanted, replica_id: int, max_bytes: int):
+        results, payloads = [], []
+        size = 0
+        stop = False  # an error or a divergence: answer at once
+        now = self.clock.monotonic_ms()
+        for w in wanted:
+            result = {"topic": w["topic"], "partition": w["partition"], "error": "NONE"}
+            results.append(result)
+            try:
+                data = self._read_one(w, replica_id, result, now, max_bytes - size)
+            except KafkaError as e:
+                result.update(error=e.error.name, message=e.message)
+                stop = True
+                continue
+            if "diverging_epoch" in result:
+                stop = True
+            if data:
+                result["records"] = len(payloads)
+                payloads.append(data)
+                size += len(data)
+        return results, payloads, size, stop
+
+    def _read_one(self, w, replica_id: int, result: dict, now_ms: int, budget: int) -> bytes:
+        part = self.partition(w["topic"], w["partition"])
+        part.check_leader(w.get("current_leader_epoch"))
+        offset = int(w["fetch_offset"])
+        plog = part.log
+        result.update(high_watermark=part.hw, log_start_offset=plog.log_start_offset,
+                      log_end_offset=plog.log_end_offset)
+        if replica_id >= 0:
+            last_epoch = int(w.get("last_fetched_epoch", -1))
+            if last_epoch >= 0:
+                epoch, end = plog.end_offset_for_epoch(last_epoch)
+                if epoch != last_epoch or end < offset:
+                    result["diverging_epoch"] = {"epoch": epoch, "end_offset": end}
+                    return b""
+            if plog.log_start_offset <= offset <= plog.log_end_offset:
+                part.on_follower_fetch(replica_id, offset, now_ms)
+                result["high_watermark"] = part.hw
+        if budget <= 0:
+            return b""
+        upto = None if replica_id >= 0 else part.hw
+        max_bytes = min(int(w.get("partition_max_bytes", 1024 * 1024)), budget)
+        return plog.read(offset, max_bytes, upto)  # OFFSET_OUT_OF_RANGE raises
+
+    # -- list offsets ---------------------------------------------------------------------
+
+    def list_offset(self, topic: str, index: int, timestamp: int,
+                    leader_epoch: int | None) -> dict[str, Any]:
+        part = self.partition(topic, index)
+        part.check_leader(leader_epoch)
+        if timestamp == EARLIEST:
+            return {"offset": part.log.log_start_offset, "timestamp": -1}
+        if timestamp == LATEST:
+            return {"offset": part.hw, "timestamp": -1}
+        found = part.log.offset_for_timestamp(timestamp)
+        if found is None or found >= part.hw:
+            return {"offset": -1, "timestamp": -1}
+        return {"offset": found, "timestamp": timestamp}
+
+    # -- background work ------------------------------------------------------------------
+
+    def _maintain_isrs(self) -> None:
+        now = self.clock.monotonic_ms()
+        lag_ms = self.config.timeouts.replica_lag_time_max_ms
+        for part in list(self.partitions.values()):
+            if part.role != LEADER or part.leader_state is None:
+                continue
+            wanted = part.leader_state.wanted_isr(now, lag_ms)
+            if wanted is None:
+                continue
+            part.leader_state.pending_isr = wanted  # counts for the HW from now on
+            asyncio.ensure_future(self._alter_isr(part, wanted))
+
+    async def _alter_isr(self, part: Partition, isr: list[int]) -> None:
+        state = part.leader_state
+        command = {"op": "alter_partition", "topic": part.topic, "partition": part.partition,
+                   "leader": self.broker_id, "leader_epoch": state.leader_epoch,
+                   "partition_epoch": state.partition_epoch, "isr": isr}
+        log.info("%s: asking to change the ISR %s -> %s", part.name, part.isr, isr)
+        try:
+            result = await self.role.controller.write(command)
+        except KafkaError as e:
+            log.info("%s: ISR change to %s refused: %s", part.name, isr, e)
+            if part.leader_state is state:
+                state.on_isr_change_failed()
+            return
+        if part.leader_state is state:
+            part.apply_metadata(result["partition"], self.clock.monotonic_ms())
+
+    def _checkpoint_hw(self) -> None:
+        hws = {f"{t}/{p}": part.hw for (t, p), part in self.partitions.items()}
+        self.checkpointed_hw.update(hws)
+        path = self.data_dir / HW_CHECKPOINT_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(hws, sort_keys=True))
+        os.replace(tmp, path)
+
+    def _read_hw_checkpoint(self) -> dict[str, int]:
+        try:
+            return json.loads((self.data_dir / HW_CHECKPOINT_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _clean_logs(self) -> None:
+        now = self.clock.wall_ms()
+        for part in list(self.partitions.values()):
+            part.log.apply_retention(now)
+            compact(part.log, now)
+
+
+async def _wait_any(events: list[asyncio.Event], timeout_ms: int) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in {id(e): e for e in events}.values()]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_ms / 1000,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
