@@ -251,7 +251,8 @@ class ReplicaManager:
         if timestamp == EARLIEST:
             return {"offset": part.log.log_start_offset, "timestamp": -1}
         if timestamp == LATEST:
-            return {"offset": part.hw, "timestamp": -1}
+            return {"offset": part.hw, "timestamp": -1,
+                    "log_end_offset": part.log.log_end_offset}
         found = part.log.offset_for_timestamp(timestamp)
         if found is None or found >= part.hw:
             return {"offset": -1, "timestamp": -1}

@@ -1,0 +1,323 @@
+"""The Consumer: assign partitions, seek, poll records — kafka-python's names.
+
+poll() fetches from each partition's leader at once (one request per leader), returns
+records at or after each position, and moves the positions on. A position with no
+starting point is reset by auto_offset_reset ('earliest', 'latest', or 'none' to raise).
+When a leader moves, the consumer refreshes its metadata and carries on from the same
+position: it never skips or repeats a record because of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import NamedTuple
+
+from mini_kafka import records
+from mini_kafka.client.cluster import ClusterView, parse_bootstrap
+from mini_kafka.client.runtime import Runtime
+from mini_kafka.clock import SystemClock
+from mini_kafka.errors import KafkaError
+from mini_kafka.protocol import ApiKey
+
+log = logging.getLogger("mini_kafka.client.consumer")
+
+EARLIEST, LATEST = -2, -1
+
+
+class TopicPartition(NamedTuple):
+    topic: str
+    partition: int
+
+
+class ConsumerRecord(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple
+    leader_epoch: int
+
+
+class OffsetOutOfRangeError(KafkaError):
+    def __init__(self, tp: TopicPartition, message: str):
+        super().__init__("OFFSET_OUT_OF_RANGE", f"{tp.topic}-{tp.partition}: {message}")
+        self.partition = tp
+
+
+class Consumer:
+    def __init__(self, *topics: str, bootstrap_servers, auto_offset_reset: str = "latest",
+                 fetch_max_wait_ms: int = 500, fetch_min_bytes: int = 1,
+                 fetch_max_bytes: int = 50 * 1024 * 1024,
+                 max_partition_fetch_bytes: int = 1024 * 1024, request_timeout_ms: int = 30_000,
+                 retry_backoff_ms: int = 100, key_deserializer=None, value_deserializer=None,
+                 client_id: str | None = None):
+        if auto_offset_reset not in ("earliest", "latest", "none"):
+            raise ValueError(f"auto_offset_reset={auto_offset_reset!r}: must be 'earliest', "
+                             "'latest' or 'none'")
+        self.auto_offset_reset = auto_offset_reset
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.fetch_min_bytes = fetch_min_bytes
+        self.fetch_max_bytes = fetch_max_bytes
+        self.max_partition_fetch_bytes = max_partition_fetch_bytes
+        self.request_timeout_ms = request_timeout_ms
+        self.retry_backoff_ms = retry_backoff_ms
+        self.key_deserializer, self.value_deserializer = key_deserializer, value_deserializer
+        self.client_id = client_id or f"consumer-{uuid.uuid4().hex[:8]}"
+        self.clock = SystemClock()
+        self._view = ClusterView(self.client_id, parse_bootstrap(bootstrap_servers),
+                                 request_timeout_ms=request_timeout_ms,
+                                 retry_backoff_ms=retry_backoff_ms)
+        self._runtime = Runtime(self.client_id)
+        self._assigned: list[TopicPartition] = []
+        self._positions: dict[TopicPartition, int] = {}
+        self._buffered: list[ConsumerRecord] = []
+        self._closed = False
+        if topics:
+            self.assign([TopicPartition(t, p) for t in topics
+                         for p in self.partitions_for_topic(t)])
+
+    # -- assignment and positions ---------------------------------------------------------
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        partitions = [TopicPartition(*tp) for tp in partitions]
+        for tp in partitions:
+            if tp.partition not in self.partitions_for_topic(tp.topic):
+                raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
+                                 f"{tp.topic} has no partition {tp.partition}")
+        self._assigned = partitions
+        self._positions = {tp: pos for tp, pos in self._positions.items() if tp in partitions}
+        self._buffered = [r for r in self._buffered
+                          if TopicPartition(r.topic, r.partition) in partitions]
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._assigned)
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        parts = self._runtime.run(self._view.partitions_for(topic, self.request_timeout_ms))
+        return {p.partition for p in parts}
+
+    def topics(self) -> set[str]:
+        self._runtime.run(self._view.refresh(None))
+        return set(self._view.topics)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self._check_assigned(tp)
+        if offset < 0:
+            raise ValueError(f"offset must not be negative, got {offset}")
+        self._positions[TopicPartition(*tp)] = offset
+        self._drop_buffered(tp)
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        self._seek_to(partitions or self._assigned, EARLIEST)
+
+    def seek_to_end(self, *partitions: TopicPartition) -> None:
+        self._seek_to(partitions or self._assigned, LATEST)
+
+    def _seek_to(self, partitions, which: int) -> None:
+        partitions = [TopicPartition(*tp) for tp in partitions]
+        for tp in partitions:
+            self._check_assigned(tp)
+        offsets = self._runtime.run(self._list_offsets(partitions, which))
+        for tp, offset in offsets.items():
+            self._positions[tp] = offset
+            self._drop_buffered(tp)
+
+    def position(self, tp: TopicPartition) -> int:
+        tp = TopicPartition(*tp)
+        self._check_assigned(tp)
+        if tp not in self._positions:
+            self._runtime.run(self._reset_missing_positions())
+        return self._positions[tp]
+
+    def beginning_offsets(self, partitions) -> dict[TopicPartition, int]:
+        return self._runtime.run(self._list_offsets([TopicPartition(*p) for p in partitions],
+                                                    EARLIEST))
+
+    def end_offsets(self, partitions) -> dict[TopicPartition, int]:
+        return self._runtime.run(self._list_offsets([TopicPartition(*p) for p in partitions],
+                                                    LATEST))
+
+    def _check_assigned(self, tp) -> None:
+        if TopicPartition(*tp) not in self._assigned:
+            raise KafkaError("INVALID_REQUEST", f"{tp[0]}-{tp[1]} is not assigned to this "
+                                                "consumer")
+
+    def _drop_buffered(self, tp) -> None:
+        self._buffered = [r for r in self._buffered if (r.topic, r.partition) != tuple(tp)]
+
+    # -- polling --------------------------------------------------------------------------
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None
+             ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Records from the assigned partitions, waiting up to timeout_ms for some."""
+        if self._closed:
+            raise KafkaError("INVALID_REQUEST", "the consumer is closed")
+        if not self._buffered and self._assigned:
+            self._buffered = self._runtime.run(self._fetch_until(timeout_ms))
+        taken = self._buffered[:max_records] if max_records else self._buffered
+        self._buffered = self._buffered[len(taken):]
+        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for r in taken:
+            out.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
+        for tp, recs in out.items():
+            self._positions[tp] = recs[-1].offset + 1
+        return out
+
+    async def _fetch_until(self, timeout_ms: int) -> list[ConsumerRecord]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000
+        while True:
+            await self._reset_missing_positions()
+            left_ms = int((deadline - loop.time()) * 1000)
+            got = await self._fetch_once(max(0, min(self.fetch_max_wait_ms, left_ms)))
+            if got or loop.time() >= deadline:
+                return got
+
+    async def _fetch_once(self, max_wait_ms: int) -> list[ConsumerRecord]:
+        by_leader: dict[str, list[TopicPartition]] = {}
+        missing_leader = False
+        for tp in self._assigned:
+            leader = self._view.leader_of(*tp)
+            if leader is None:
+                missing_leader = True
+                continue
+            by_leader.setdefault(leader[1], []).append(tp)
+        if missing_leader:
+            await self._refresh()
+        if not by_leader:
+            await asyncio.sleep(min(max_wait_ms, self.retry_backoff_ms) / 1000)
+            return []
+        results = await asyncio.gather(*(self._fetch_from(endpoint, tps, max_wait_ms)
+                                         for endpoint, tps in by_leader.items()))
+        return [r for batch in results for r in batch]
+
+    async def _fetch_from(self, endpoint: str, tps: list[TopicPartition],
+                          max_wait_ms: int) -> list[ConsumerRecord]:
+        leaders = {tp: self._view.topics[tp.topic][tp.partition].leader_epoch for tp in tps}
+        body = {"replica_id": -1, "max_wait_ms": max_wait_ms, "min_bytes": self.fetch_min_bytes,
+                "max_bytes": self.fetch_max_bytes,
+                "partitions": [{"topic": tp.topic, "partition": tp.partition,
+                                "fetch_offset": self._positions[tp],
+                                "current_leader_epoch": leaders[tp],
+                                "partition_max_bytes": self.max_partition_fetch_bytes}
+                               for tp in tps]}
+        try:
+            reply = await self._view.request(endpoint, ApiKey.FETCH, body,
+                                             timeout_ms=max_wait_ms + self.request_timeout_ms)
+        except KafkaError:
+            await self._refresh()
+            return []
+        out = []
+        for result in reply.body.get("partitions", []):
+            tp = TopicPartition(result["topic"], result["partition"])
+            error = result.get("error", "NONE")
+            if error == "OFFSET_OUT_OF_RANGE":
+                self._out_of_range(tp, result)
+            elif error != "NONE":
+                if KafkaError(error).refresh_metadata or KafkaError(error).retriable:
+                    await self._refresh()
+                    continue
+                raise KafkaError(error, result.get("message", ""))
+            elif "records" in result:
+                out.extend(self._decode(tp, reply.payloads[result["records"]]))
+        return out
+
+    def _decode(self, tp: TopicPartition, data) -> list[ConsumerRecord]:
+        position = self._positions[tp]
+        out = []
+        batches_end = position
+        try:
+            for header, r in records.decode_batches(data):
+                batches_end = max(batches_end, header.next_offset)
+                if r.offset < position or header.is_control:
+                    continue  # a fetch returns the whole batch holding the position
+                key = self.key_deserializer(r.key) if self.key_deserializer and \
+                    r.key is not None else r.key
+                value = self.value_deserializer(r.value) if self.value_deserializer and \
+                    r.value is not None else r.value
+                out.append(ConsumerRecord(tp.topic, tp.partition, r.offset, r.timestamp, key,
+                                          value, r.headers, header.partition_leader_epoch))
+        except records.CorruptRecordError as e:
+            raise KafkaError("CORRUPT_MESSAGE", f"{tp.topic}-{tp.partition}: {e}") from None
+        if not out and batches_end > position:
+            # Only control batches or compacted-away offsets here: step over them.
+            self._positions[tp] = batches_end
+        return out
+
+    def _out_of_range(self, tp: TopicPartition, result: dict) -> None:
+        position = self._positions.get(tp)
+        if self.auto_offset_reset == "none":
+            raise OffsetOutOfRangeError(
+                tp, f"position {position} is outside [{result.get('log_start_offset')}, "
+                    f"{result.get('high_watermark')}]")
+        log.warning("%s-%d: position %s out of range; resetting to %s", tp.topic, tp.partition,
+                    position, self.auto_offset_reset)
+        self._positions.pop(tp, None)
+
+    async def _reset_missing_positions(self) -> None:
+        missing = [tp for tp in self._assigned if tp not in self._positions]
+        if not missing:
+            return
+        if self.auto_offset_reset == "none":
+            raise OffsetOutOfRangeError(missing[0], "no position and auto_offset_reset='none'")
+        which = EARLIEST if self.auto_offset_reset == "earliest" else LATEST
+        self._positions.update(await self._list_offsets(missing, which))
+
+    async def _list_offsets(self, tps: list[TopicPartition], which: int
+                            ) -> dict[TopicPartition, int]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout_ms / 1000
+        out: dict[TopicPartition, int] = {}
+        while True:
+            pending = [tp for tp in tps if tp not in out]
+            by_leader: dict[str, list[TopicPartition]] = {}
+            for tp in pending:
+                leader = self._view.leader_of(*tp)
+                if leader is not None:
+                    by_leader.setdefault(leader[1], []).append(tp)
+            for endpoint, group in by_leader.items():
+                try:
+                    reply = await self._view.request(endpoint, ApiKey.LIST_OFFSETS, {
+                        "partitions": [{"topic": tp.topic, "partition": tp.partition,
+                                        "timestamp": which} for tp in group]})
+                except KafkaError:
+                    continue
+                for result in reply.body.get("partitions", []):
+                    if result["error"] == "NONE":
+                        out[TopicPartition(result["topic"], result["partition"])] = \
+                            result["offset"]
+            if len(out) == len(tps):
+                return out
+            if loop.time() > deadline:
+                raise KafkaError("REQUEST_TIMED_OUT", f"no offsets for {pending} within "
+                                                      f"{self.request_timeout_ms} ms")
+            await self._refresh()
+            await asyncio.sleep(self.retry_backoff_ms / 1000)
+
+    async def _refresh(self) -> None:
+        try:
+            await self._view.refresh(sorted({tp.topic for tp in self._assigned}) or None)
+        except KafkaError as e:
+            log.info("metadata refresh failed: %s", e)
+            await asyncio.sleep(self.retry_backoff_ms / 1000)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        async def close_view():
+            self._view.close()
+
+        self._runtime.run(close_view())
+        self._runtime.close()
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
