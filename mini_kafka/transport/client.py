@@ -19,6 +19,7 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from mini_kafka.errors import NETWORK_EXCEPTION, KafkaError, KafkaTimeoutError
 from mini_kafka.protocol import Kind, Message, ProtocolError, api_name, decode, encode
@@ -42,8 +43,14 @@ class _Connection:
         # up and reach it, stale, when it returns (a request long given up on, Raft
         # appends from minutes ago). Senders bound their wait instead.
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
+        # A peer that dies closes its TCP connection: fail what waits on it at once, as
+        # Kafka's clients do, instead of letting each request run out its timeout.
+        self._monitor = self.sock.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        self.down = False  # True from a dropped connection until it is re-established
         self.sock.connect(endpoint)
         self._reader = asyncio.ensure_future(self._read_replies())
+        self._watcher = asyncio.ensure_future(self._watch_disconnects())
 
     async def send(self, frames: list[Any]) -> None:
         """Send, waiting while the peer is unreachable (the caller bounds the wait)."""
@@ -83,13 +90,29 @@ class _Connection:
             if future is not None and not future.done():
                 future.set_result(reply)
 
-    def close(self, reason: str) -> None:
-        self._reader.cancel()
-        self.sock.close(0)
+    async def _watch_disconnects(self) -> None:
+        while True:
+            event = parse_monitor_message(await self._monitor.recv_multipart())
+            if event["event"] == zmq.EVENT_DISCONNECTED:
+                self.down = True
+                self.fail_pending(f"the connection to {self.peer} dropped")
+            elif event["event"] == zmq.EVENT_CONNECTED:
+                self.down = False
+
+    def fail_pending(self, reason: str) -> None:
         for future in self.pending.values():
             if not future.done():
                 future.set_exception(KafkaError(NETWORK_EXCEPTION, reason))
+                future.exception()  # whoever awaits it still gets it; nobody else logs it
         self.pending.clear()
+
+    def close(self, reason: str) -> None:
+        self._reader.cancel()
+        self._watcher.cancel()
+        self.sock.disable_monitor()
+        self._monitor.close(0)
+        self.sock.close(0)
+        self.fail_pending(reason)
 
 
 class Client:
@@ -133,10 +156,15 @@ class Client:
         attempts = 1 + (self.retries_max if retries is None else retries)
         loop = asyncio.get_running_loop()
         last_problem = "no reply"
+        last_error: KafkaError | None = None
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(self.retry_backoff_ms / 1000 * attempt)
             conn = self._conn(endpoint)
+            if conn.down:  # fail fast; the caller backs off and may look elsewhere
+                last_problem = f"not connected to {conn.peer} (it went away)"
+                last_error = KafkaError(NETWORK_EXCEPTION, last_problem)
+                continue
             request_id = next(self._ids)
             future = loop.create_future()
             conn.pending[request_id] = future
@@ -151,8 +179,11 @@ class Client:
                 last_problem = f"no reply within {timeout_s * 1000:.0f} ms"
                 if conn.last_reply_at < sent_at:
                     self._recycle(conn, f"{conn.peer} did not answer; reconnecting")
-            except KafkaError as e:  # the connection was recycled under us
-                last_problem = e.message
+            except KafkaError as e:  # the connection dropped or was recycled under us
+                last_problem, last_error = e.message, e
+        if last_error is not None:
+            raise KafkaError(last_error.error, f"{api_name(api)} to {self.peer_name(endpoint)} "
+                                               f"({endpoint}): {last_problem}")
         raise KafkaTimeoutError(
             f"{api_name(api)} to {self.peer_name(endpoint)} ({endpoint}): {last_problem} "
             f"after {attempts} attempt(s)"

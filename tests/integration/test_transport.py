@@ -149,8 +149,9 @@ def test_reconnect_after_the_server_restarts():
         try:
             async with serving(ep):
                 assert (await client.request(ep, ApiKey.STATUS)).error == "NONE"
-            with pytest.raises(KafkaTimeoutError):
+            with pytest.raises(KafkaError) as info:  # dropped connection, or timeout
                 await client.request(ep, ApiKey.STATUS, timeout_ms=100)
+            assert info.value.retriable
             async with serving(ep):
                 reply = await client.request(ep, ApiKey.STATUS, timeout_ms=2000, retries=3)
             assert reply.error == "NONE"
@@ -214,5 +215,33 @@ def test_busy_port_is_reported_as_address_in_use():
             from mini_kafka.transport import AddressInUse
             with pytest.raises(AddressInUse, match="already in use"):
                 make_server(ep, echo)
+
+    run(main())
+
+
+def test_a_server_that_goes_away_fails_in_flight_requests_before_their_timeout():
+    ep = endpoint()
+
+    arrived = None
+
+    async def never_answer(request):
+        arrived.set()
+        await asyncio.Event().wait()
+
+    async def main():
+        nonlocal arrived
+        arrived = asyncio.Event()
+        client = Client("c", retries_max=0)
+        try:
+            async with serving(ep, never_answer):
+                waiting = asyncio.ensure_future(
+                    client.request(ep, ApiKey.FETCH, timeout_ms=60_000))
+                await asyncio.wait_for(arrived.wait(), 10)
+            with pytest.raises(KafkaError) as info:
+                await asyncio.wait_for(waiting, 20)  # far below its 60 s timeout
+            assert info.value.error.name == "NETWORK_EXCEPTION"
+            assert info.value.retriable and info.value.refresh_metadata
+        finally:
+            client.close()
 
     run(main())

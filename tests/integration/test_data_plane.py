@@ -1,0 +1,130 @@
+"""Produce, replicate, fetch on a real 3-broker cluster, with brokers dying under load."""
+
+from __future__ import annotations
+
+import pytest
+
+from mini_kafka.client import Admin, Consumer, NewTopic, Producer, TopicPartition
+from mini_kafka.errors import KafkaError, KafkaTimeoutError
+from tests.helpers import wait_until
+from tests.integration.dataplane_helpers import (
+    BackgroundProducer,
+    check_exactly_once_in_order,
+    read_all,
+)
+
+
+def create(cluster, name, partitions=6, rf=3, configs=None):
+    with Admin(cluster.bootstrap) as admin:
+        admin.create_topics([NewTopic(name, partitions, rf, configs or {})])
+
+
+def isr_full(cluster, topic, size=3):
+    image = cluster.metadata(linearizable=True)
+    return all(len(p["isr"]) == size for p in image.topic_partitions(topic))
+
+
+def test_keyed_records_keep_order_per_key_and_land_where_kafka_puts_them(mini_kafka_cluster):
+    from kafka.partitioner.default import murmur2
+
+    create(mini_kafka_cluster, "orders")
+    job = BackgroundProducer(mini_kafka_cluster.bootstrap, "orders", 5000, keys=37).start()
+    job.join()
+    assert not job.failed()
+    records = read_all(mini_kafka_cluster.bootstrap, "orders")
+    check_exactly_once_in_order(job.acknowledged(), records)
+    for r in records:
+        assert r.partition == (murmur2(bytearray(r.key)) & 0x7FFFFFFF) % 6
+
+
+def test_acks_all_loses_nothing_while_each_leader_is_killed_in_turn(mini_kafka_cluster):
+    cluster = mini_kafka_cluster
+    create(cluster, "ledger")
+    job = BackgroundProducer(cluster.bootstrap, "ledger", 100_000, keys=500, acks="all",
+                             linger_ms=5, rate_per_s=4000).start()
+    for partition in (0, 1, 2):
+        leader = cluster.metadata(linearizable=True).partition("ledger", partition)["leader"]
+        sent_before = len(job.sent)
+        wait_until(lambda n=sent_before: len(job.sent) > n + 3000, timeout_s=60,
+                   what="the producer to make progress")
+        assert len(job.sent) < 100_000, "the kills must land while records are being sent"
+        cluster.kill(f"broker-{leader}")
+        wait_until(lambda p=partition, b=leader: cluster.metadata(linearizable=True)
+                   .partition("ledger", p)["leader"] not in (b, -1), timeout_s=20,
+                   what="a new leader")
+        cluster.start_node(f"broker-{leader}")
+        wait_until(lambda: isr_full(cluster, "ledger"), timeout_s=30, what="the ISR to heal")
+    job.join()
+    acked = job.acknowledged()
+    assert len(acked) == 100_000, f"{len(job.failed())} sends failed: {job.failed()[:3]}"
+    check_exactly_once_in_order(acked, read_all(cluster.bootstrap, "ledger"))
+
+
+def test_min_insync_replicas_guards_acks_all_and_the_isr_grows_back(
+        mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(
+        overrides={"timeouts": {"replica_lag_time_max_ms": 1500}})
+    create(cluster, "guarded", partitions=1, configs={"min.insync.replicas": "2"})
+    leader = cluster.metadata(linearizable=True).partition("guarded", 0)["leader"]
+    others = [b for b in (1, 2, 3) if b != leader]
+    strict = Producer(cluster.bootstrap, acks="all", delivery_timeout_ms=4000,
+                      request_timeout_ms=2000, retry_backoff_ms=50)
+    loose = Producer(cluster.bootstrap, acks=1, enable_idempotence=False)
+    try:
+        strict.send("guarded", b"before").get(10)
+        cluster.kill(f"broker-{others[0]}")
+        assert strict.send("guarded", b"one down").get(20).offset == 1  # ISR of 2 is enough
+        cluster.kill(f"broker-{others[1]}")
+        wait_until(lambda: cluster.metadata(linearizable=True).partition("guarded", 0)["isr"]
+                   == [leader], timeout_s=20, what="the ISR to shrink to the leader")
+        with pytest.raises(KafkaError) as info:
+            strict.send("guarded", b"two down").get(20)
+        assert "NOT_ENOUGH_REPLICAS" in str(info.value)
+        assert loose.send("guarded", b"acks=1 still works").get(10).offset >= 2
+        values = [r.value for r in read_all(cluster.bootstrap, "guarded")]
+        assert values[:2] == [b"before", b"one down"] and b"acks=1 still works" in values
+        for b in others:
+            cluster.start_node(f"broker-{b}")
+        wait_until(lambda: isr_full(cluster, "guarded"), timeout_s=30, what="ISR back to 3")
+        assert strict.send("guarded", b"healed").get(10)
+    finally:
+        strict.close()
+        loose.close()
+
+
+def test_rolling_restart_is_invisible_to_producer_and_consumer(mini_kafka_cluster):
+    cluster = mini_kafka_cluster
+    create(cluster, "rolling", partitions=3)
+    job = BackgroundProducer(cluster.bootstrap, "rolling", 30_000, keys=50, rate_per_s=2000,
+                             delivery_timeout_ms=120_000).start()
+    consumer = Consumer(bootstrap_servers=cluster.bootstrap, auto_offset_reset="earliest")
+    consumer.assign([TopicPartition("rolling", p) for p in range(3)])
+    seen = []
+    try:
+        for broker in ("broker-1", "broker-2", "broker-3"):
+            for recs in consumer.poll(200).values():
+                seen.extend(recs)
+            cluster.restart(broker)  # SIGTERM: controlled shutdown first
+            wait_until(lambda: isr_full(cluster, "rolling"), timeout_s=30, what="ISR healed")
+        job.join()
+        ends = consumer.end_offsets([TopicPartition("rolling", p) for p in range(3)])
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for recs in consumer.poll(1000).values():
+                seen.extend(recs)
+    finally:
+        consumer.close()
+    assert not job.failed(), job.failed()[:3]
+    check_exactly_once_in_order(job.acknowledged(), seen)
+
+
+def test_clients_fail_fast_and_clearly_on_bad_input(mini_kafka_cluster_factory, tmp_path):
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
+    with pytest.raises(ValueError, match="bad bootstrap server 'nohost'"):
+        Producer("nohost")
+    with Producer(cluster.bootstrap, max_block_ms=2000) as producer:
+        with pytest.raises(KafkaError, match="UNKNOWN_TOPIC_OR_PARTITION"):
+            producer.send("no-such-topic", b"x")
+        with pytest.raises(TypeError, match="value must be bytes"):
+            producer.send("no-such-topic", "text")
+    with pytest.raises(KafkaTimeoutError):
+        Producer("127.0.0.1:1", max_block_ms=1000, request_timeout_ms=500).send("t", b"x")
