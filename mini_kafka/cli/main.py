@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mini_kafka.cli import cluster, perf
+from mini_kafka.cli import cluster, console, perf, topic
 from mini_kafka.config import ConfigError
 from mini_kafka.errors import KafkaError
 
-COMMAND_GROUPS = [cluster, perf]
+COMMAND_GROUPS = [cluster, topic, console, perf]
 
 
 def build_parser(prog: str = "mini-kafka") -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None, prog: str = "mini-kafka") -> int:
     args = build_parser(prog).parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ConfigError, KafkaError, RuntimeError) as e:
+    except (ConfigError, KafkaError, RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
