@@ -15,7 +15,6 @@ import logging
 from mini_kafka.broker.partition import FOLLOWER, Partition
 from mini_kafka.errors import KafkaError
 from mini_kafka.protocol import ApiKey
-from mini_kafka.records import CorruptRecordError
 
 log = logging.getLogger("mini_kafka.broker.fetcher")
 
@@ -87,29 +86,5 @@ class FetcherManager:
                 await asyncio.sleep(backoff_s)
 
     def _apply(self, part: Partition, result: dict, payloads: list) -> bool:
-        """Apply one partition's fetch result; False when it needs a pause (an error)."""
-        error = result.get("error", "NONE")
-        if error == "OFFSET_OUT_OF_RANGE":
-            if part.log.log_end_offset < result["log_start_offset"]:
-                log.warning("%s: behind the leader's log start %d: starting over there",
-                            part.name, result["log_start_offset"])
-                part.restart_at(result["log_start_offset"])
-            else:
-                part.truncate_to(result["log_end_offset"])
-            return True
-        if error != "NONE":
-            return False  # not leader (yet), unknown epoch: wait for metadata to catch up
-        diverging = result.get("diverging_epoch")
-        if diverging:
-            part.truncate_for_divergence(diverging["epoch"], diverging["end_offset"])
-            return True
         index = result.get("records")
-        try:
-            if index is not None:
-                part.append_as_follower(payloads[index], result["high_watermark"])
-            else:
-                part.append_as_follower(b"", result["high_watermark"])
-        except CorruptRecordError as e:
-            log.error("%s: bad data from the leader: %s", part.name, e)
-            return False
-        return True
+        return part.apply_fetch(result, payloads[index] if index is not None else b"")

@@ -149,7 +149,54 @@ class Partition:
                              f"min.insync.replicas {min_insync_replicas}")
         return True
 
+    def read(self, offset: int, max_bytes: int, replica_id: int, last_fetched_epoch: int,
+             now_ms: int) -> tuple[dict, bytes]:
+        """Serve a fetch as leader: followers read to the log end, and learn where their
+        log diverges from ours (KIP-320); consumers read to the high watermark.
+        Returns (result fields, record bytes); OFFSET_OUT_OF_RANGE raises."""
+        self.check_leader()
+        plog = self.log
+        fields = {"high_watermark": self.hw, "log_start_offset": plog.log_start_offset,
+                  "log_end_offset": plog.log_end_offset}
+        if replica_id >= 0:
+            if last_fetched_epoch >= 0:
+                epoch, end = plog.end_offset_for_epoch(last_fetched_epoch)
+                if epoch != last_fetched_epoch or end < offset:
+                    fields["diverging_epoch"] = {"epoch": epoch, "end_offset": end}
+                    return fields, b""
+            if plog.log_start_offset <= offset <= plog.log_end_offset:
+                self.on_follower_fetch(replica_id, offset, now_ms)
+                fields["high_watermark"] = self.hw
+        if max_bytes <= 0:
+            return fields, b""
+        return fields, plog.read(offset, max_bytes, None if replica_id >= 0 else self.hw)
+
     # -- follower side --------------------------------------------------------------------
+
+    def apply_fetch(self, result: dict, data) -> bool:
+        """Apply the leader's answer to our fetch; False when we should pause (an error
+        that only newer metadata can resolve)."""
+        error = result.get("error", "NONE")
+        if error == "OFFSET_OUT_OF_RANGE":
+            if self.log.log_end_offset < result["log_start_offset"]:
+                log.warning("%s: behind the leader's log start %d: starting over there",
+                            self.name, result["log_start_offset"])
+                self.restart_at(result["log_start_offset"])
+            else:
+                self.truncate_to(result["log_end_offset"])
+            return True
+        if error != "NONE":
+            return False
+        diverging = result.get("diverging_epoch")
+        if diverging:
+            self.truncate_for_divergence(diverging["epoch"], diverging["end_offset"])
+            return True
+        try:
+            self.append_as_follower(data or b"", result["high_watermark"])
+        except CorruptRecordError as e:
+            log.error("%s: bad data from the leader: %s", self.name, e)
+            return False
+        return True
 
     def append_as_follower(self, data, leader_hw: int) -> None:
         for header in self.log.append_as_follower(data):

@@ -222,25 +222,11 @@ class ReplicaManager:
     def _read_one(self, w, replica_id: int, result: dict, now_ms: int, budget: int) -> bytes:
         part = self.partition(w["topic"], w["partition"])
         part.check_leader(w.get("current_leader_epoch"))
-        offset = int(w["fetch_offset"])
-        plog = part.log
-        result.update(high_watermark=part.hw, log_start_offset=plog.log_start_offset,
-                      log_end_offset=plog.log_end_offset)
-        if replica_id >= 0:
-            last_epoch = int(w.get("last_fetched_epoch", -1))
-            if last_epoch >= 0:
-                epoch, end = plog.end_offset_for_epoch(last_epoch)
-                if epoch != last_epoch or end < offset:
-                    result["diverging_epoch"] = {"epoch": epoch, "end_offset": end}
-                    return b""
-            if plog.log_start_offset <= offset <= plog.log_end_offset:
-                part.on_follower_fetch(replica_id, offset, now_ms)
-                result["high_watermark"] = part.hw
-        if budget <= 0:
-            return b""
-        upto = None if replica_id >= 0 else part.hw
         max_bytes = min(int(w.get("partition_max_bytes", 1024 * 1024)), budget)
-        return plog.read(offset, max_bytes, upto)  # OFFSET_OUT_OF_RANGE raises
+        fields, data = part.read(int(w["fetch_offset"]), max_bytes, replica_id,
+                                 int(w.get("last_fetched_epoch", -1)), now_ms)
+        result.update(fields)
+        return data
 
     # -- list offsets ---------------------------------------------------------------------
 
