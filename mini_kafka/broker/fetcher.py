@@ -53,7 +53,8 @@ class FetcherManager:
         client = self.manager.node.client
         while self.follows.get(leader):
             parts = list(self.follows[leader].values())
-            sent = {(p.topic, p.partition): p.leader_epoch for p in parts}
+            sent = {(p.topic, p.partition): (p.leader_epoch, p.log.log_end_offset)
+                    for p in parts}
             body = {"replica_id": self.manager.broker_id, "max_wait_ms": FETCH_MAX_WAIT_MS,
                     "min_bytes": 1, "max_bytes": FETCH_MAX_BYTES,
                     "partitions": [{"topic": p.topic, "partition": p.partition,
@@ -78,13 +79,12 @@ class FetcherManager:
             for result in reply.body.get("partitions", []):
                 key = (result["topic"], result["partition"])
                 part = self.follows.get(leader, {}).get(key)
+                epoch, fetch_offset = sent.get(key, (None, None))
                 if part is None or part.role != FOLLOWER or part.leader != leader \
-                        or part.leader_epoch != sent.get(key):
+                        or part.leader_epoch != epoch:
                     continue  # the partition moved on while the fetch was in flight
-                trouble |= not self._apply(part, result, reply.payloads)
+                index = result.get("records")
+                data = reply.payloads[index] if index is not None else b""
+                trouble |= not part.apply_fetch(fetch_offset, result, data)
             if trouble:
                 await asyncio.sleep(backoff_s)
-
-    def _apply(self, part: Partition, result: dict, payloads: list) -> bool:
-        index = result.get("records")
-        return part.apply_fetch(result, payloads[index] if index is not None else b"")

@@ -173,9 +173,11 @@ class Partition:
 
     # -- follower side --------------------------------------------------------------------
 
-    def apply_fetch(self, result: dict, data) -> bool:
-        """Apply the leader's answer to our fetch; False when we should pause (an error
-        that only newer metadata can resolve)."""
+    def apply_fetch(self, fetch_offset: int, result: dict, data) -> bool:
+        """Apply the leader's answer to our fetch from `fetch_offset`; False when we should
+        pause (an error that only newer metadata can resolve)."""
+        if fetch_offset != self.log.log_end_offset:
+            return True  # an answer to an older fetch: our log has moved since
         error = result.get("error", "NONE")
         if error == "OFFSET_OUT_OF_RANGE":
             if self.log.log_end_offset < result["log_start_offset"]:

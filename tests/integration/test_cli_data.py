@@ -24,10 +24,10 @@ def test_create_produce_consume_describe_delete(mini_kafka_cluster):
     rows = [line.split("\t") for line in out.stdout.splitlines()]
     assert len(rows) == 40 and "Processed a total of 40 messages" in out.stderr
     partition_of = {}
-    for partition, offset, key, value in rows:
+    for partition, _offset, key, _value in rows:
         assert partition_of.setdefault(key, partition) == partition  # one key, one partition
     per_key = {}
-    for partition, offset, key, value in sorted(rows, key=lambda r: (r[0], int(r[1][7:]))):
+    for _partition, _offset, key, value in sorted(rows, key=lambda r: (r[0], int(r[1][7:]))):
         per_key.setdefault(key, []).append(int(value.split("-")[1]))
     assert all(v == sorted(v) for v in per_key.values())
 

@@ -102,3 +102,29 @@ def test_truncation_forgets_batches_that_left_the_log():
     assert t.check(batch(7, 0, 2, 2, 0)).action == "append", "the retry must be written again"
     t.truncate_to(0)
     assert t.producers == {}
+
+
+def _follower_with_epochs(tmp_path, spans):
+    """A follower partition whose log holds `spans`: (epoch, count) batches in order."""
+    from mini_kafka.broker.log import LogConfig, PartitionLog
+    from mini_kafka.broker.partition import Partition
+    from mini_kafka.clock import ManualClock
+
+    plog = PartitionLog(tmp_path, LogConfig(), ManualClock())
+    for epoch, count in spans:
+        plog.append_as_leader(records.encode_batch([(None, b"x", 0, None)] * count), epoch)
+    return Partition("t", 0, plog, broker_id=2, high_watermark=2)
+
+
+def test_divergence_truncates_by_epoch_not_to_the_high_watermark(tmp_path):
+    # Follower: epoch 1 at [0, 5), epoch 2 at [5, 9). The leader never had epoch 2; its
+    # epoch 1 ran to offset 7. Everything below 5 is shared, so the cut is at 5 — not at
+    # the follower's high watermark (2), which would throw away shared, committed data.
+    part = _follower_with_epochs(tmp_path / "a", [(1, 5), (2, 4)])
+    part.truncate_for_divergence(leader_epoch=1, leader_end_offset=7)
+    assert part.log.log_end_offset == 5
+    # Same epoch on both sides, but the leader's ended earlier: cut at the leader's end.
+    part = _follower_with_epochs(tmp_path / "b", [(1, 3), (3, 3), (3, 3)])
+    part.truncate_for_divergence(leader_epoch=3, leader_end_offset=6)
+    assert part.log.log_end_offset == 6
+    assert part.log.epochs.entries == [(1, 0), (3, 3)]
