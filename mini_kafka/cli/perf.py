@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from mini_kafka.cli.common import CliError, add_bootstrap, bootstrap, client_kwargs, parse_pairs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +22,56 @@ def register(sub: argparse._SubParsersAction) -> None:
     failover.add_argument("--kills", type=int, default=10, help="controller kills")
     failover.add_argument("--broker-kills", type=int, default=5, help="leader broker kills")
     failover.set_defaults(func=cmd_failover)
+
+    produce = cmds.add_parser("produce", help="Kafka's producer perf test")
+    produce.add_argument("--topic", required=True)
+    produce.add_argument("--num-records", type=int, required=True)
+    produce.add_argument("--record-size", type=int, required=True, help="value bytes")
+    produce.add_argument("--throughput", type=float, default=-1,
+                         help="records/s at most (-1: unthrottled)")
+    produce.add_argument("--acks", default="all", choices=["all", "-1", "0", "1"])
+    produce.add_argument("--producer-prop", action="append", metavar="KEY=VALUE")
+    produce.set_defaults(func=cmd_produce)
+    add_bootstrap(produce)
+
+    consume = cmds.add_parser("consume", help="Kafka's consumer perf test")
+    consume.add_argument("--topic", required=True)
+    consume.add_argument("--messages", type=int, required=True)
+    consume.add_argument("--timeout-ms", type=int, default=60_000)
+    consume.set_defaults(func=cmd_consume)
+    add_bootstrap(consume)
+
+
+def cmd_produce(args) -> int:
+    from mini_kafka.client import Producer
+    from mini_kafka.perf import clients
+
+    if args.num_records < 1 or args.record_size < 0:
+        raise CliError("--num-records must be at least 1 and --record-size not negative")
+    config = client_kwargs(parse_pairs(args.producer_prop, "--producer-prop"), Producer,
+                           "producer property")
+    config.setdefault("acks", args.acks)
+    result = clients.produce(bootstrap(args), args.topic, args.num_records, args.record_size,
+                             args.throughput, **config)
+    print(result.kafka_line())
+    if result.errors:
+        print(f"error: {result.errors} record(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_consume(args) -> int:
+    from mini_kafka.perf import clients
+
+    if args.messages < 1:
+        raise CliError("--messages must be at least 1")
+    result = clients.consume(bootstrap(args), args.topic, args.messages, args.timeout_ms / 1000)
+    print(result.kafka_lines())
+    if result.records < args.messages:
+        print(f"error: only {result.records} of {args.messages} messages within "
+              f"{args.timeout_ms} ms", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_failover(args) -> int:

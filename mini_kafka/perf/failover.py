@@ -13,7 +13,7 @@ import asyncio
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mini_kafka.errors import KafkaError
@@ -28,6 +28,7 @@ class FailoverReport:
     controller_ms: list[float]
     broker_ms: list[float]
     settings: dict[str, int]
+    write_ms: list[float] = field(default_factory=list)
 
     def format(self) -> str:
         def line(name, values):
@@ -38,7 +39,8 @@ class FailoverReport:
         settings = ", ".join(f"{k}={v}" for k, v in self.settings.items())
         return "\n".join([f"settings: {settings}",
                           line("controller kill -> next committed write", self.controller_ms),
-                          line("leader broker kill -> new leader", self.broker_ms)])
+                          line("leader broker kill -> new leader", self.broker_ms),
+                          line("leader broker kill -> next acked write", self.write_ms)])
 
 
 def _first_commit_ms(endpoints: list[str], began: float, deadline_s: float) -> float:
@@ -68,6 +70,7 @@ def _first_commit_ms(endpoints: list[str], began: float, deadline_s: float) -> f
 def run(kills: int = 10, broker_kills: int = 5, deadline_s: float = 30.0) -> FailoverReport:
     from launcher import Cluster
     from launcher.pytest_plugin import test_cluster_config
+    from mini_kafka.client import Producer
 
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(test_cluster_config(Path(tmp) / "cluster", 3, 3))
@@ -81,7 +84,7 @@ def run(kills: int = 10, broker_kills: int = 5, deadline_s: float = 30.0) -> Fai
                 cluster.kill(leader)
                 controller_ms.append(_first_commit_ms(others, began, began + deadline_s))
                 cluster.restart(leader)
-            broker_ms = []
+            broker_ms, write_ms = [], []
             for i in range(broker_kills):
                 # A fresh topic each round: its ISR holds every broker, whatever earlier
                 # rounds did to the ISRs of others.
@@ -90,8 +93,15 @@ def run(kills: int = 10, broker_kills: int = 5, deadline_s: float = 30.0) -> Fai
                                         "partitions": 1, "replication_factor": 3})
                 image = cluster.metadata(linearizable=True)
                 victim = image.partition(topic, 0)["leader"]
+                producer = Producer(cluster.bootstrap, acks="all", linger_ms=0,
+                                    retry_backoff_ms=20)
+                producer.send(topic, b"warm-up", partition=0).get(10)
                 began = time.monotonic()
                 cluster.kill(f"broker-{victim}")
+                # The first record sent after the kill is acknowledged by the new leader.
+                producer.send(topic, b"after the kill", partition=0).get(deadline_s)
+                write_ms.append((time.monotonic() - began) * 1000)
+                producer.close()
 
                 def new_leader(v=victim, t=topic):
                     p = cluster.metadata(linearizable=True).partition(t, 0)
@@ -105,7 +115,7 @@ def run(kills: int = 10, broker_kills: int = 5, deadline_s: float = 30.0) -> Fai
                         "raft_heartbeat_interval_ms": t.raft_heartbeat_interval_ms,
                         "broker_session_timeout_ms": t.broker_session_timeout_ms,
                         "broker_heartbeat_interval_ms": t.broker_heartbeat_interval_ms}
-    return FailoverReport(controller_ms, broker_ms, settings)
+    return FailoverReport(controller_ms, broker_ms, settings, write_ms)
 
 
 def _wait(predicate, deadline_s: float, interval_s: float = 0.02):

@@ -128,3 +128,39 @@ def test_clients_fail_fast_and_clearly_on_bad_input(mini_kafka_cluster_factory, 
             producer.send("no-such-topic", "text")
     with pytest.raises(KafkaTimeoutError):
         Producer("127.0.0.1:1", max_block_ms=1000, request_timeout_ms=500).send("t", b"x")
+
+
+@pytest.mark.slow
+def test_acks_1_loses_only_what_killed_leaders_had_not_replicated(mini_kafka_cluster, capsys):
+    """acks=1 is acknowledged by the leader alone: kill it before its followers fetch and
+    those records are gone. This run shows how many; it checks that every loss came from
+    a partition whose leader was killed while leading it."""
+    cluster = mini_kafka_cluster
+    create(cluster, "fast-and-loose")
+    job = BackgroundProducer(cluster.bootstrap, "fast-and-loose", 60_000, keys=300, acks=1,
+                             enable_idempotence=False, rate_per_s=6000).start()
+    killed_leaders: dict[int, set[int]] = {}  # partition -> brokers killed while leading it
+    for victim in (1, 2):  # partitions broker 3 leads throughout are the control group
+        sent_before = len(job.sent)
+        wait_until(lambda n=sent_before: len(job.sent) > n + 5000, timeout_s=60,
+                   what="progress")
+        image = cluster.metadata(linearizable=True)
+        for p in image.topic_partitions("fast-and-loose"):
+            if p["leader"] == victim:
+                killed_leaders.setdefault(p["partition"], set()).add(victim)
+        cluster.kill(f"broker-{victim}")
+        wait_until(lambda v=victim: all(p["leader"] != v for p in cluster.metadata(
+            linearizable=True).topic_partitions("fast-and-loose")), timeout_s=20,
+            what="leaders moved")
+        cluster.start_node(f"broker-{victim}")
+        wait_until(lambda: isr_full(cluster, "fast-and-loose"), timeout_s=30, what="ISR")
+    job.join()
+    acked = job.acknowledged()
+    present = {r.value for r in read_all(cluster.bootstrap, "fast-and-loose")}
+    lost = [(v, meta) for _, v, meta in acked if v not in present]
+    with capsys.disabled():
+        print(f"\nacks=1 under 2 leader-broker kills: {len(acked)} acknowledged, {len(lost)} lost "
+              f"({len(job.failed())} sends failed)")
+    assert len(killed_leaders) < 6, "some partitions must keep their leader throughout"
+    for value, meta in lost:
+        assert meta.partition in killed_leaders, f"{value} lost from an unharmed partition"
