@@ -164,3 +164,36 @@ def test_acks_1_loses_only_what_killed_leaders_had_not_replicated(mini_kafka_clu
     assert len(killed_leaders) < 6, "some partitions must keep their leader throughout"
     for value, meta in lost:
         assert meta.partition in killed_leaders, f"{value} lost from an unharmed partition"
+
+
+
+def test_topics_are_created_on_first_use_only_when_enabled(mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(
+        coordinators=1, brokers=3, overrides={"topics": {"auto_create_topics_enable": True}})
+    with Producer(cluster.bootstrap) as producer:
+        producer.send("made-on-demand", b"hello").get(20)
+    image = cluster.metadata(linearizable=True)
+    assert len(image.topic_partitions("made-on-demand")) == 3  # topics.num_partitions
+
+
+def test_a_request_naming_a_stale_leader_epoch_is_fenced(mini_kafka_cluster):
+    from mini_kafka.protocol import ApiKey
+    from mini_kafka.transport import call
+
+    cluster = mini_kafka_cluster
+    create(cluster, "epochs", partitions=1)
+    old = cluster.metadata(linearizable=True).partition("epochs", 0)
+    cluster.kill(f"broker-{old['leader']}")
+    new = wait_until(lambda: (p := cluster.metadata(linearizable=True).partition(
+        "epochs", 0))["leader"] not in (-1, old["leader"]) and p, timeout_s=20,
+        what="a new leader")
+    endpoint = cluster.config.node(f"broker-{new['leader']}").endpoint
+
+    def fetch(epoch):
+        body = {"partitions": [{"topic": "epochs", "partition": 0, "fetch_offset": 0,
+                                "current_leader_epoch": epoch}]}
+        return call(endpoint, ApiKey.FETCH, body).body["partitions"][0]["error"]
+
+    wait_until(lambda: fetch(new["leader_epoch"]) == "NONE", what="the new leader to lead")
+    assert fetch(old["leader_epoch"]) == "FENCED_LEADER_EPOCH"
+    assert fetch(new["leader_epoch"] + 5) == "UNKNOWN_LEADER_EPOCH"
