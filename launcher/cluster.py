@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 import yaml
 
-from launcher import control, ports, state
+from launcher import chaos, control, ports, state
 from launcher.processes import NodeProcess, log_tail, spawn, stop_all
 from mini_kafka.config import ClusterConfig, ConfigError, NodeSpec, config_from_dict, load_config
 from mini_kafka.metadata import MetadataImage
@@ -213,6 +213,23 @@ class Cluster:
     def resume(self, name: str) -> None:
         if not self._node(name).signal(signal.SIGCONT):
             raise ClusterError(f"{name} is not running")
+
+    def partition(self, *groups: list[str], one_way_from: list[str] | None = None) -> list:
+        """Cut links between groups of nodes (see launcher.chaos.partition)."""
+        return chaos.partition(self, [list(g) for g in groups], one_way_from)
+
+    def delay(self, name: str, ms: int, jitter_ms: int = 0) -> None:
+        chaos.delay(self, chaos.resolve(self, name), ms, jitter_ms)
+
+    def loss(self, name: str, rate: float) -> None:
+        chaos.loss(self, chaos.resolve(self, name), rate)
+
+    def heal(self) -> list[str]:
+        return chaos.heal(self)
+
+    def resolve(self, spec: str) -> str:
+        """broker-2, coordinator-1, 'controller' or 'leader-of TOPIC/PARTITION'."""
+        return chaos.resolve(self, spec)
 
     def restart(self, name: str) -> None:
         """Stop the node (SIGTERM, then SIGKILL after the grace period) if it runs, start it

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mini_kafka.cli import cluster, console, perf, topic
+from mini_kafka.cli import chaos, cluster, console, perf, topic
 from mini_kafka.config import ConfigError
 from mini_kafka.errors import KafkaError
 
-COMMAND_GROUPS = [cluster, topic, console, perf]
+COMMAND_GROUPS = [cluster, topic, console, chaos, perf]
 
 
 def build_parser(prog: str = "mini-kafka") -> argparse.ArgumentParser:

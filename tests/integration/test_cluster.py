@@ -176,3 +176,24 @@ def test_fault_rules_are_set_at_runtime_on_a_live_node(mini_kafka_cluster_factor
     assert call(endpoint, ApiKey.STATUS, sender="other").body["faults"][0]["peer"] == "cli"
     call(endpoint, ApiKey.SET_FAULTS, {"rules": []}, sender="chaos")
     assert call(endpoint, ApiKey.STATUS, sender="cli").error == "NONE"
+
+
+def test_chaos_commands_from_another_shell(config_file):
+    c = ["--config", str(config_file)]
+    cli("cluster", "up", *c)
+    controller = wait_until(lambda: next((s["name"] for s in json.loads(
+        cli("cluster", "status", "--json", *c).stdout)
+        if s["info"].get("raft_role") == "leader"), None), what="a controller")
+    killed = cli("chaos", "kill", "controller", *c)
+    assert f"{controller} killed (SIGKILL)" in killed.stdout
+    paused = cli("chaos", "pause", "broker-1", "--for", "200ms", *c)
+    assert "broker-1 paused for 200ms" in paused.stdout and "broker-1 resumed" in paused.stdout
+    assert "cut" in cli("chaos", "partition", "broker-1", *c).stdout
+    assert "broker-2: everything it sends is delayed 10 ms" in \
+        cli("chaos", "delay", "broker-2", "--ms", "10", *c).stdout
+    healed = cli("chaos", "heal", *c).stdout
+    assert "broker-1" in healed and controller not in healed  # the dead one is skipped
+    bad = cli("chaos", "pause", "broker-1", "--for", "soon", *c, check=False)
+    assert bad.returncode == 1 and "duration 'soon'" in bad.stderr
+    unknown = cli("chaos", "kill", "leader-of", "nope/0", *c, check=False)
+    assert unknown.returncode == 1 and "no partition nope/0" in unknown.stderr

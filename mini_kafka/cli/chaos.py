@@ -1,0 +1,134 @@
+"""`mini-kafka chaos ...`: break the running cluster on purpose."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import time
+
+from launcher import Cluster
+from mini_kafka.cli.common import CliError
+
+DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)(?P<unit>ms|s|m)?$")
+NODE_HELP = "a node: broker-2, coordinator-1, controller, or leader-of TOPIC/PARTITION"
+
+
+def parse_duration_s(text: str) -> float:
+    match = DURATION.match(text.strip())
+    if not match:
+        raise CliError(f"duration {text!r}: expected e.g. 500ms, 5s or 2m")
+    return float(match["n"]) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[match["unit"]]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    group = sub.add_parser("chaos", help="kill, pause, cut off or slow down nodes")
+    cmds = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    kill = cmds.add_parser("kill", help="send a node a signal (default SIGKILL)")
+    kill.add_argument("node", nargs="+", help=NODE_HELP)
+    kill.add_argument("--signal", default="KILL", choices=["KILL", "TERM"])
+    kill.set_defaults(func=cmd_kill)
+
+    pause = cmds.add_parser("pause", help="SIGSTOP a node (SIGCONT after --for)")
+    pause.add_argument("node", nargs="+", help=NODE_HELP)
+    pause.add_argument("--for", dest="duration", help="resume after this long, e.g. 5s")
+    pause.set_defaults(func=cmd_pause)
+
+    resume = cmds.add_parser("resume", help="SIGCONT a paused node")
+    resume.add_argument("node", nargs="+", help=NODE_HELP)
+    resume.set_defaults(func=cmd_resume)
+
+    restart = cmds.add_parser("restart", help="stop (TERM, then KILL) and start a node")
+    restart.add_argument("node", nargs="+", help=NODE_HELP)
+    restart.set_defaults(func=cmd_restart)
+
+    part = cmds.add_parser("partition", help="cut the links between groups of nodes")
+    part.add_argument("groups", nargs="+", metavar="A,B",
+                      help="comma-separated groups; one group is cut from all the rest")
+    part.add_argument("--from", dest="one_way", metavar="X,Y",
+                      help="cut only traffic sent by these nodes (one-way)")
+    part.set_defaults(func=cmd_partition)
+
+    delay = cmds.add_parser("delay", help="delay everything a node sends")
+    delay.add_argument("node", nargs="+", help=NODE_HELP)
+    delay.add_argument("--ms", type=int, required=True)
+    delay.add_argument("--jitter", type=int, default=0, help="extra random delay, ms")
+    delay.set_defaults(func=cmd_delay)
+
+    loss = cmds.add_parser("loss", help="drop a share of a node's traffic")
+    loss.add_argument("node", nargs="+", help=NODE_HELP)
+    loss.add_argument("--rate", type=float, required=True, help="0..1")
+    loss.set_defaults(func=cmd_loss)
+
+    heal = cmds.add_parser("heal", help="clear every fault and resume paused nodes")
+    heal.set_defaults(func=cmd_heal)
+    for p in (kill, pause, resume, restart, part, delay, loss, heal):
+        p.add_argument("--config", default="cluster.yaml", help="cluster config (cluster.yaml)")
+
+
+def _target(args) -> tuple[Cluster, str]:
+    cluster = Cluster.attach(args.config)
+    return cluster, cluster.resolve(" ".join(args.node))
+
+
+def cmd_kill(args) -> int:
+    cluster, name = _target(args)
+    cluster.kill(name, signal.SIGKILL if args.signal == "KILL" else signal.SIGTERM)
+    print(f"{name} killed (SIG{args.signal})")
+    return 0
+
+
+def cmd_pause(args) -> int:
+    cluster, name = _target(args)
+    duration = parse_duration_s(args.duration) if args.duration else None
+    cluster.pause(name)
+    print(f"{name} paused" + (f" for {args.duration}" if duration else ""), flush=True)
+    if duration:
+        time.sleep(duration)  # the pause itself is the requested fault
+        cluster.resume(name)
+        print(f"{name} resumed")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    cluster, name = _target(args)
+    cluster.resume(name)
+    print(f"{name} resumed")
+    return 0
+
+
+def cmd_restart(args) -> int:
+    cluster, name = _target(args)
+    cluster.restart(name)
+    print(f"{name} restarted (pid {cluster.nodes[name].pid})")
+    return 0
+
+
+def cmd_partition(args) -> int:
+    cluster = Cluster.attach(args.config)
+    groups = [[n for n in g.split(",") if n] for g in args.groups]
+    one_way = [cluster.resolve(n) for n in args.one_way.split(",")] if args.one_way else None
+    cut = cluster.partition(*groups, one_way_from=one_way)
+    print(f"cut {len(cut)} link(s): " + ", ".join(f"{a}->{b}" for a, b in cut))
+    return 0
+
+
+def cmd_delay(args) -> int:
+    cluster, name = _target(args)
+    cluster.delay(name, args.ms, args.jitter)
+    print(f"{name}: everything it sends is delayed {args.ms} ms (+0..{args.jitter} ms)")
+    return 0
+
+
+def cmd_loss(args) -> int:
+    cluster, name = _target(args)
+    cluster.loss(name, args.rate)
+    print(f"{name}: {args.rate:.0%} of its traffic is dropped")
+    return 0
+
+
+def cmd_heal(args) -> int:
+    healed = Cluster.attach(args.config).heal()
+    print(f"healed: {', '.join(healed) or 'no running node'}")
+    return 0
