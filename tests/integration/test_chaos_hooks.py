@@ -16,7 +16,7 @@ def test_cutting_off_the_controller_moves_control_and_heal_restores_the_links(
     assert (old, "broker-1") in cut and ("coordinator-1" if old != "coordinator-1"
                                          else "coordinator-2", old) in cut
     # Check-quorum: the isolated leader steps down; the majority elects another.
-    wait_until(lambda: (c := cluster.controller()) not in (None, old), timeout_s=15,
+    wait_until(lambda: cluster.controller() not in (None, old), timeout_s=15,
                what="a new controller on the majority side")
     assert cluster.write_metadata({"op": "init_producer_id"})["error"] == "NONE"
     healed = cluster.heal()
