@@ -18,6 +18,8 @@ from mini_kafka.transport import call
 if TYPE_CHECKING:
     from launcher.cluster import Cluster
 
+# A node under a loss rule drops our own requests too: ask again.
+CALL_RETRIES = 5
 LEADER_OF = re.compile(r"^leader-of\s+(?P<topic>\S+)/(?P<partition>\d+)$")
 
 
@@ -50,13 +52,14 @@ def resolve(cluster: Cluster, spec: str) -> str:
 
 def rules_of(cluster: Cluster, name: str) -> list[dict]:
     reply = call(cluster.config.node(name).endpoint, ApiKey.STATUS, sender="chaos",
-                 timeout_ms=cluster.config.timeouts.status_timeout_ms)
+                 timeout_ms=cluster.config.timeouts.status_timeout_ms, retries=CALL_RETRIES)
     return list(reply.body.get("faults", []))
 
 
 def set_rules(cluster: Cluster, name: str, rules: list[dict]) -> None:
     reply = call(cluster.config.node(name).endpoint, ApiKey.SET_FAULTS, {"rules": rules},
-                 sender="chaos", timeout_ms=cluster.config.timeouts.status_timeout_ms)
+                 sender="chaos", timeout_ms=cluster.config.timeouts.status_timeout_ms,
+                 retries=CALL_RETRIES)
     if reply.error != "NONE":
         raise ChaosError(f"{name} refused the fault rules: {reply.body.get('message')}")
 
