@@ -197,3 +197,33 @@ def test_a_request_naming_a_stale_leader_epoch_is_fenced(mini_kafka_cluster):
     wait_until(lambda: fetch(new["leader_epoch"]) == "NONE", what="the new leader to lead")
     assert fetch(old["leader_epoch"]) == "FENCED_LEADER_EPOCH"
     assert fetch(new["leader_epoch"] + 5) == "UNKNOWN_LEADER_EPOCH"
+
+
+def test_acks_0_does_not_wait_and_the_records_still_arrive(mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
+    create(cluster, "fire", partitions=1, rf=1)
+    with Producer(cluster.bootstrap, acks=0) as producer:
+        metas = [producer.send("fire", b"%d" % i).get(10) for i in range(100)]
+    assert {m.offset for m in metas} == {-1}, "with acks=0 nobody says where it went"
+    assert [r.value for r in read_all(cluster.bootstrap, "fire")] == [b"%d" % i
+                                                                      for i in range(100)]
+
+
+def test_a_stuck_cluster_blocks_send_then_expires_records(mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
+    create(cluster, "stuck", partitions=1, rf=1)
+    producer = Producer(cluster.bootstrap, buffer_memory=20_000, max_block_ms=500,
+                        delivery_timeout_ms=1500, request_timeout_ms=500, linger_ms=0)
+    try:
+        producer.send("stuck", b"warm").get(10)
+        cluster.pause("broker-1")
+        pending = []
+        with pytest.raises(KafkaTimeoutError, match="buffer_memory"):
+            for _ in range(1000):  # the buffer fills; then send() blocks, then gives up
+                pending.append(producer.send("stuck", b"x" * 100))
+        assert pending, "some records were buffered before it filled"
+        with pytest.raises(KafkaTimeoutError, match="delivery_timeout_ms"):
+            pending[0].get(20)
+    finally:
+        cluster.resume("broker-1")
+        producer.close(10)
