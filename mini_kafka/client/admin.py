@@ -99,11 +99,7 @@ class Admin:
         return {"brokers": body["brokers"], "metadata_offset": body["metadata_offset"]}
 
     def close(self) -> None:
-        async def close_view():
-            self._view.close()
-
-        self._runtime.run(close_view())
-        self._runtime.close()
+        self._runtime.close(self._view.close)
 
     def __enter__(self) -> Admin:
         return self

@@ -306,15 +306,8 @@ class Consumer:
             await asyncio.sleep(self.retry_backoff_ms / 1000)
 
     def close(self) -> None:
-        if self._closed:
-            return
         self._closed = True
-
-        async def close_view():
-            self._view.close()
-
-        self._runtime.run(close_view())
-        self._runtime.close()
+        self._runtime.close(self._view.close)
 
     def __enter__(self) -> Consumer:
         return self

@@ -171,11 +171,7 @@ class Producer:
                 self._sender.result(5)
             except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
                 pass
-            self._runtime.run(self._close_view())
-            self._runtime.close()
-
-    async def _close_view(self) -> None:
-        self._view.close()
+            self._runtime.close(self._view.close)
 
     def __enter__(self) -> Producer:
         return self

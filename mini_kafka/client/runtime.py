@@ -30,12 +30,15 @@ class Runtime:
     def call_soon(self, fn, *args) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
 
-    def close(self) -> None:
+    def close(self, *cleanups) -> None:
+        """Run `cleanups` on the loop (sockets belong to it), cancel what is left, stop."""
         if self.closed:
             return
         self.closed = True
 
         async def drain():
+            for cleanup in cleanups:
+                cleanup()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for t in tasks:
                 t.cancel()
