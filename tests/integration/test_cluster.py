@@ -197,3 +197,26 @@ def test_chaos_commands_from_another_shell(config_file):
     assert bad.returncode == 1 and "duration 'soon'" in bad.stderr
     unknown = cli("chaos", "kill", "leader-of", "nope/0", *c, check=False)
     assert unknown.returncode == 1 and "no partition nope/0" in unknown.stderr
+
+
+def test_foreground_up_stops_everything_on_ctrl_c_even_with_a_node_dead(config_file):
+    proc = subprocess.Popen([sys.executable, "-m", "mini_kafka.cli.main", "cluster", "up",
+                             "--foreground", "--config", str(config_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        state = config_file.parent / "logs" / "cluster.json"
+        wait_until(lambda: state.exists() and len(json.loads(state.read_text())["nodes"]) == 6
+                   and set(status_states(config_file).values()) == {"up"}, timeout_s=30,
+                   what="the foreground cluster to come up")
+        pids = [e["pid"] for e in json.loads(state.read_text())["nodes"].values()]
+        victim = json.loads(state.read_text())["nodes"]["broker-3"]["pid"]
+        psutil.Process(victim).kill()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "running in the foreground" in out and "cluster down" in out
+    assert not [p for p in pids if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
