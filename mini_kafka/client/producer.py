@@ -43,20 +43,42 @@ class RecordMetadata:
     timestamp: int
 
 
-class FutureRecordMetadata(concurrent.futures.Future):
-    def get(self, timeout: float | None = None) -> RecordMetadata:
-        """kafka-python's name for result()."""
-        return self.result(timeout)
+class FutureRecordMetadata:
+    """One record's outcome: a view onto its batch's future (one real future per batch;
+    one per record cost a quarter of send())."""
+
+    __slots__ = ("_batch", "_topic", "_partition", "_index", "_timestamp")
+
+    def __init__(self, batch_future: concurrent.futures.Future, topic: str, partition: int,
+                 index: int, timestamp: int):
+        self._batch, self._topic, self._partition = batch_future, topic, partition
+        self._index, self._timestamp = index, timestamp
+
+    def result(self, timeout: float | None = None) -> RecordMetadata:
+        base = self._batch.result(timeout)
+        return RecordMetadata(self._topic, self._partition,
+                              base + self._index if base >= 0 else -1, self._timestamp)
+
+    get = result  # kafka-python's name
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        return self._batch.exception(timeout)
+
+    def done(self) -> bool:
+        return self._batch.done()
+
+    def add_done_callback(self, fn) -> None:
+        self._batch.add_done_callback(lambda _: fn(self))
 
 
 class _Batch:
-    __slots__ = ("topic", "partition", "records", "futures", "size", "created_s", "encoded",
+    __slots__ = ("topic", "partition", "records", "done", "size", "created_s", "encoded",
                  "base_sequence", "attempts", "retry_at_s")
 
     def __init__(self, topic: str, partition: int, created_s: float):
         self.topic, self.partition = topic, partition
         self.records: list[tuple] = []
-        self.futures: list[FutureRecordMetadata] = []
+        self.done = concurrent.futures.Future()  # -> base offset, or the error
         self.size = 0
         self.created_s = created_s
         self.encoded: bytes | None = None
@@ -137,23 +159,22 @@ class Producer:
             raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
                              f"{topic} has partitions 0..{len(partitions) - 1}, not {partition}")
         timestamp = timestamp_ms if timestamp_ms is not None else self.clock.wall_ms()
-        size = RECORD_OVERHEAD_BYTES + len(key or b"") + len(value or b"") + \
-            sum(len(k) + len(v or b"") for k, v in headers)
-        future = FutureRecordMetadata()
-        self._enqueue(topic, partition, (key, value, timestamp, headers), future, size)
-        return future
+        size = RECORD_OVERHEAD_BYTES + len(key or b"") + len(value or b"")
+        if headers:
+            size += sum(len(k) + len(v or b"") for k, v in headers)
+        return self._enqueue(topic, partition, (key, value, timestamp, headers), size)
 
     def flush(self, timeout: float | None = None) -> None:
         """Send everything buffered now, and wait until each record is acknowledged (or
         failed)."""
         with self._lock:
-            pending = [f for q in self._queues.values() for b in q for f in b.futures]
+            pending = [b.done for q in self._queues.values() for b in q]
             self._flushing += 1
         self._runtime.call_soon(self._wake.set)
         try:
             done, not_done = concurrent.futures.wait(pending, timeout)
             if not_done:
-                raise KafkaTimeoutError(f"{len(not_done)} record(s) not acknowledged within "
+                raise KafkaTimeoutError(f"{len(not_done)} batch(es) not acknowledged within "
                                         f"{timeout} s")
         finally:
             with self._lock:
@@ -190,12 +211,13 @@ class Producer:
             return known
         return self._runtime.run(self._view.partitions_for(topic, self.max_block_ms))
 
-    def _enqueue(self, topic, partition, record, future, size) -> None:
+    def _enqueue(self, topic, partition, record, size) -> FutureRecordMetadata:
         wake = False
         with self._lock:
-            if not self._lock.wait_for(
-                    lambda: self._buffered + size <= self.buffer_memory or self._buffered == 0,
-                    self.max_block_ms / 1000):
+            if self._buffered + size > self.buffer_memory and self._buffered and \
+                    not self._lock.wait_for(
+                        lambda: self._buffered + size <= self.buffer_memory
+                        or self._buffered == 0, self.max_block_ms / 1000):
                 raise KafkaTimeoutError(f"buffer_memory ({self.buffer_memory} bytes) full for "
                                         f"{self.max_block_ms} ms: the cluster is not keeping up")
             queue = self._queues.setdefault((topic, partition), collections.deque())
@@ -204,12 +226,14 @@ class Producer:
                 queue.append(_Batch(topic, partition, self.clock.monotonic_ms() / 1000))
                 wake = len(queue) == 1 or len(queue) == 2  # a linger starts / a batch filled
             batch = queue[-1]
+            future = FutureRecordMetadata(batch.done, topic, partition, len(batch.records),
+                                          record[2])
             batch.records.append(record)
-            batch.futures.append(future)
             batch.size += size
             self._buffered += size
         if wake:
             self._runtime.call_soon(self._wake.set)
+        return future
 
     # -- sending (the loop) ---------------------------------------------------------------
 
@@ -349,17 +373,13 @@ class Producer:
         asyncio.get_running_loop().call_later(batch.retry_at_s - now_s, self._wake.set)
 
     def _complete(self, batch: _Batch, base_offset: int) -> None:
-        for i, (future, record) in enumerate(zip(batch.futures, batch.records, strict=True)):
-            offset = base_offset + i if base_offset >= 0 else -1
-            if not future.done():
-                future.set_result(RecordMetadata(batch.topic, batch.partition, offset,
-                                                 record[2]))
+        if not batch.done.done():
+            batch.done.set_result(base_offset)
         self._release(batch)
 
     def _fail(self, batch: _Batch, error: Exception) -> None:
-        for future in batch.futures:
-            if not future.done():
-                future.set_exception(error)
+        if not batch.done.done():
+            batch.done.set_exception(error)
         self._release(batch)
         if self.idempotent and batch.base_sequence is not None:
             self._reset_sequences(error)
@@ -375,9 +395,8 @@ class Producer:
                 for b in list(queue):
                     if b.attempts:
                         queue.remove(b)
-                        for f in b.futures:
-                            if not f.done():
-                                f.set_exception(error)
+                        if not b.done.done():
+                            b.done.set_exception(error)
                         self._buffered -= b.size
                     else:
                         b.encoded, b.base_sequence = None, None
