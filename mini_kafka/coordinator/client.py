@@ -112,13 +112,26 @@ class ControllerClient:
         body = {"after_offset": -1, "max_wait_ms": 0, "linearizable": linearizable}
         if linearizable:
             reply = await self.call_controller(ApiKey.METADATA_POLL, body)
-        else:
-            reply = await self.client.request(endpoint or self._reader, ApiKey.METADATA_POLL,
-                                              body, retries=0,
+        elif endpoint:
+            reply = await self.client.request(endpoint, ApiKey.METADATA_POLL, body, retries=0,
                                               timeout_ms=self.attempt_timeout_ms)
+        else:
+            reply = await self._from_any(ApiKey.METADATA_POLL, body)
         if reply.error != "NONE":
             raise KafkaError(reply.error, reply.body.get("message", ""))
         return MetadataImage.from_snapshot(reply.body["snapshot"])
+
+    async def _from_any(self, api: int, body: dict[str, Any]) -> Message:
+        """Ask coordinators in turn, starting with the last that answered."""
+        last: KafkaError | None = None
+        for _ in self.endpoints:
+            try:
+                return await self.client.request(self._reader, api, body, retries=0,
+                                                 timeout_ms=self.attempt_timeout_ms)
+            except KafkaError as e:
+                last = e
+                self._reader = self._next(self._reader)
+        raise KafkaTimeoutError(f"no coordinator answered: {last}")
 
     def _next(self, endpoint: str) -> str:
         i = self.endpoints.index(endpoint) if endpoint in self.endpoints else -1

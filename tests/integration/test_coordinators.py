@@ -120,3 +120,10 @@ def test_a_coordinator_that_missed_compacted_entries_catches_up_by_snapshot(
         cluster.restart(name)
     wait_until(cluster.controller, what="a controller after restarting everyone")
     assert cluster.write_metadata({"op": "init_producer_id"})["producer_id"] == max(ids) + 1
+
+
+def test_committed_metadata_is_read_from_whichever_coordinator_is_up(
+        mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=1)
+    cluster.kill("coordinator-1")  # the first one a reader would ask
+    assert 1 in cluster.metadata().brokers
