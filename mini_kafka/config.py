@@ -345,6 +345,3 @@ def _require_less(a: int, a_key: str, b: int, b_key: str) -> None:
     if a >= b:
         raise ConfigError(f"{a_key} = {a}: must be less than {b_key} = {b}")
 
-
-def offsets_replication_factor(c: ClusterConfig) -> int:
-    return c.topics.offsets_topic_replication_factor or min(3, c.brokers.count)

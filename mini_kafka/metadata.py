@@ -14,7 +14,6 @@ Change records are whole entities (upserts) or removals:
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 NO_LEADER = -1
@@ -79,6 +78,3 @@ class MetadataImage:
         image.partitions = {partition_key(p["topic"], p["partition"]): dict(p)
                             for p in snap["partitions"]}
         return image
-
-    def copy(self) -> MetadataImage:
-        return copy.deepcopy(self)

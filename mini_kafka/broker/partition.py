@@ -150,11 +150,12 @@ class Partition:
         return True
 
     def read(self, offset: int, max_bytes: int, replica_id: int, last_fetched_epoch: int,
-             now_ms: int) -> tuple[dict, bytes]:
-        """Serve a fetch as leader: followers read to the log end, and learn where their
-        log diverges from ours (KIP-320); consumers read to the high watermark.
-        Returns (result fields, record bytes); OFFSET_OUT_OF_RANGE raises."""
-        self.check_leader()
+             now_ms: int, leader_epoch: int | None = None) -> tuple[dict, bytes]:
+        """Serve a fetch as leader (in `leader_epoch`, if the fetcher names one): followers
+        read to the log end, and learn where their log diverges from ours (KIP-320);
+        consumers read to the high watermark. Returns (result fields, record bytes);
+        OFFSET_OUT_OF_RANGE raises."""
+        self.check_leader(leader_epoch)
         plog = self.log
         fields = {"high_watermark": self.hw, "log_start_offset": plog.log_start_offset,
                   "log_end_offset": plog.log_end_offset}

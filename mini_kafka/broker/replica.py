@@ -105,6 +105,3 @@ class LeaderState:
         if sorted(wanted) == sorted(self.isr):
             return None
         return sorted(wanted)
-
-    def follower_leo(self, follower: int) -> int:
-        return self.followers[follower].leo

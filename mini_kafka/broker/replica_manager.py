@@ -221,10 +221,10 @@ class ReplicaManager:
 
     def _read_one(self, w, replica_id: int, result: dict, now_ms: int, budget: int) -> bytes:
         part = self.partition(w["topic"], w["partition"])
-        part.check_leader(w.get("current_leader_epoch"))
         max_bytes = min(int(w.get("partition_max_bytes", 1024 * 1024)), budget)
         fields, data = part.read(int(w["fetch_offset"]), max_bytes, replica_id,
-                                 int(w.get("last_fetched_epoch", -1)), now_ms)
+                                 int(w.get("last_fetched_epoch", -1)), now_ms,
+                                 w.get("current_leader_epoch"))
         result.update(fields)
         return data
 

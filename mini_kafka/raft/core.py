@@ -312,22 +312,18 @@ class RaftNode:
         self._send(Msg(VOTE_RESP, self.id, m.src, self.term, granted=granted))
 
     def _on_pre_vote_resp(self, m: Msg) -> None:
-        if self.role != PRE_CANDIDATE or m.term != self.term + 1:
-            return
-        self.votes[m.src] = m.granted
-        result = self._tally()
-        if result is True:
-            self._become_candidate()
-        elif result is False:
-            self._become_follower(self.term, None)
+        if self.role == PRE_CANDIDATE and m.term == self.term + 1:
+            self._count_vote(m, on_win=self._become_candidate)
 
     def _on_vote_resp(self, m: Msg) -> None:
-        if self.role != CANDIDATE:
-            return
+        if self.role == CANDIDATE:
+            self._count_vote(m, on_win=self._become_leader)
+
+    def _count_vote(self, m: Msg, on_win) -> None:
         self.votes[m.src] = m.granted
         result = self._tally()
         if result is True:
-            self._become_leader()
+            on_win()
         elif result is False:
             self._become_follower(self.term, None)
 

@@ -40,6 +40,11 @@ def test_create_produce_consume_describe_delete(mini_kafka_cluster):
     assert described.count("Isr: ") == 3 and "HighWatermark:" in described
     assert run("topic", "describe", "--under-replicated", *b).stdout == ""
     assert run("topic", "list", *b).stdout.split() == ["orders"]
+    from mini_kafka.client import Admin
+    with Admin(mini_kafka_cluster.bootstrap) as admin:
+        cluster = admin.describe_cluster()
+    assert [broker["id"] for broker in cluster["brokers"]] == [1, 2, 3]
+    assert cluster["metadata_offset"] > 0
     run("topic", "delete", "orders", *b)
     assert run("topic", "list", *b).stdout.split() == []
 

@@ -204,9 +204,8 @@ class Simulation:
         result = {"error": "NONE"}
         data = b""
         try:
-            leader.part.check_leader(epoch)
             fields, data = leader.part.read(offset, 2048, f.id, last_epoch,
-                                            self.clock.monotonic_ms())
+                                            self.clock.monotonic_ms(), epoch)
             result.update(fields)
         except KafkaError as e:
             result.update(error=e.error.name, log_start_offset=leader.part.log.log_start_offset,

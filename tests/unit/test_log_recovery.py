@@ -65,12 +65,18 @@ def test_a_damaged_tail_is_cut_at_the_first_bad_batch(tmp_path, damage):
     append(reopened, Model(end=expected_end), [(b"new", b"after recovery", 1, None)], 1)
 
 
-def test_later_segments_go_when_an_earlier_unflushed_one_is_cut(tmp_path):
-    clock = ManualClock()
+def _rolled_log(tmp_path, clock):
+    """Ten batches of ~200 bytes over 400-byte segments: several closed segments."""
     log = open_log(tmp_path, clock, segment_bytes=400)
     model = Model()
     for _ in range(10):
         append(log, model, [(b"k", b"v" * 150, clock.wall_ms(), None)], 0)
+    return log
+
+
+def test_later_segments_go_when_an_earlier_unflushed_one_is_cut(tmp_path):
+    clock = ManualClock()
+    log = _rolled_log(tmp_path, clock)
     bases = [s.base_offset for s in log.segments]
     assert len(bases) > 3
     (tmp_path / "recovery-point").write_text("0")  # pretend nothing was ever flushed
@@ -85,10 +91,7 @@ def test_later_segments_go_when_an_earlier_unflushed_one_is_cut(tmp_path):
 
 def test_corruption_below_the_recovery_point_is_reported_loudly(tmp_path):
     clock = ManualClock()
-    log = open_log(tmp_path, clock, segment_bytes=400)
-    model = Model()
-    for _ in range(10):
-        append(log, model, [(b"k", b"v" * 150, clock.wall_ms(), None)], 0)
+    log = _rolled_log(tmp_path, clock)
     old = log.segments[0]
     assert log.recovery_point > old.next_offset
     log.close()
