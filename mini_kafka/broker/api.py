@@ -52,6 +52,9 @@ class BrokerApi:
             raise KafkaError("INVALID_REQUEST", "topics must be a list of names or null")
         if names is None:
             names = sorted(t for t in image.topics)
+        elif any(n not in image.topics for n in names):
+            await self.role.catch_up_metadata()
+            image = self.role.image
         topics = []
         for name in names:
             if name not in image.topics:
@@ -160,4 +163,5 @@ class BrokerApi:
             await self.role.controller.write(command)
         except KafkaError as e:
             return {"name": name, "error": e.error.name, "message": e.message}
+        await self.role.catch_up_metadata()  # this broker answers for the change at once
         return {"name": name, "error": "NONE"}

@@ -141,6 +141,22 @@ class BrokerRole:
                 continue
             self._apply_metadata(reply.body)
 
+    async def catch_up_metadata(self) -> None:
+        """Bring the image up to everything the controller committed before now (a
+        read-index read), so "unknown topic" never comes from a broker that merely lags
+        behind a create another client already saw succeed. Best effort: without a
+        controller the local image stands."""
+        bound_s = 2 * self.config.timeouts.controller_attempt_timeout_ms / 1000
+        try:
+            reply = await asyncio.wait_for(self.controller.call_controller(
+                ApiKey.METADATA_POLL, {"after_offset": self.image.offset, "max_wait_ms": 0,
+                                       "linearizable": True}), bound_s)
+        except (KafkaError, TimeoutError) as e:
+            log.info("metadata catch-up: %s", e)
+            return
+        if reply.error == "NONE":
+            self._apply_metadata(reply.body)
+
     def _apply_metadata(self, body: dict[str, Any]) -> None:
         before = self.image.offset
         snapshot = body.get("snapshot")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from launcher import chaos
 from mini_kafka.client import Admin, Consumer, NewTopic, Producer, TopicPartition
 from mini_kafka.errors import KafkaError, KafkaTimeoutError
 from tests.helpers import wait_until
@@ -128,6 +129,25 @@ def test_clients_fail_fast_and_clearly_on_bad_input(mini_kafka_cluster_factory, 
             producer.send("no-such-topic", "text")
     with pytest.raises(KafkaTimeoutError):
         Producer("127.0.0.1:1", max_block_ms=1000, request_timeout_ms=500).send("t", b"x")
+
+
+def test_a_broker_lagging_on_metadata_never_calls_a_created_topic_unknown(
+        mini_kafka_cluster_factory):
+    """A topic committed by the controller exists for every client at once, even when
+    the broker asked has not yet followed the metadata log that far."""
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=2)
+    # Everything between broker-1 and the controller is slow: its metadata trails.
+    chaos.add_rules(cluster, "broker-1", [{"peer": "coordinator-1", "direction": "both",
+                                           "delay_ms": 400}])
+    lagging = Admin(cluster.config.node("broker-1").endpoint)
+    try:
+        for i in range(3):
+            cluster.write_metadata({"op": "create_topic", "name": f"fresh-{i}",
+                                    "partitions": 1, "replication_factor": 1})
+            [topic] = lagging.describe_topics([f"fresh-{i}"])
+            assert topic["name"] == f"fresh-{i}" and len(topic["partitions"]) == 1
+    finally:
+        lagging.close()
 
 
 @pytest.mark.slow
