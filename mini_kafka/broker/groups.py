@@ -7,6 +7,10 @@ request carries an opaque `token` (the shell's future); answers come out of
 expires sessions and rebalance deadlines. Member ids come from a counter, so a run is
 reproducible.
 
+Membership survives a coordinator move: each time a group settles (Stable, or Empty) it is
+marked dirty; the shell writes `snapshot(group)` to __consumer_offsets and a new
+coordinator `restore`s it, so members carry on in the same generation.
+
 Zombies are fenced by generation: a member from an older generation gets
 ILLEGAL_GENERATION, an unknown one UNKNOWN_MEMBER_ID, and while a rebalance is on,
 REBALANCE_IN_PROGRESS tells members to rejoin. A static member (group_instance_id)
@@ -15,6 +19,7 @@ that restarts takes its old place without a rebalance (KIP-345).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +36,7 @@ class Member:
     rebalance_timeout_ms: int
     protocols: list[tuple[str, Any]]  # (assignor name, subscription metadata), by preference
     last_heartbeat_ms: int
+    host: str = ""
     join_token: Any = None  # waiting in JoinGroup
     sync_token: Any = None  # waiting in SyncGroup
     assignment: Any = None
@@ -48,6 +54,9 @@ class Group:
     rebalance_deadline_ms: int = 0
     delay_join: bool = False
     offsets: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
+    # The log offset of the record behind each committed offset: commits applied out of
+    # order (two acks=all writes finishing together) never let an older one win.
+    offset_positions: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 def _error(error: str, **extra) -> dict[str, Any]:
@@ -55,11 +64,25 @@ def _error(error: str, **extra) -> dict[str, Any]:
 
 
 class GroupCoordinatorState:
-    def __init__(self, initial_rebalance_delay_ms: int = 0):
+    def __init__(self, initial_rebalance_delay_ms: int = 0,
+                 new_member_id: Callable[[str], str] | None = None):
+        """`new_member_id(client_id)` names members; the default counts, which is
+        reproducible, while the shell passes one unique across coordinators."""
         self.groups: dict[str, Group] = {}
         self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
         self._completions: list[tuple[Any, dict[str, Any]]] = []
         self._next_member = 0
+        self._new_member_id = new_member_id or self._counted_member_id
+        self._dirty: set[str] = set()
+
+    def _counted_member_id(self, client_id: str) -> str:
+        self._next_member += 1
+        return f"{client_id}-{self._next_member}"
+
+    def take_dirty(self) -> list[str]:
+        """Groups whose membership record must be (re)written, in name order."""
+        out, self._dirty = sorted(self._dirty), set()
+        return out
 
     def take_completions(self) -> list[tuple[Any, dict[str, Any]]]:
         out, self._completions = self._completions, []
@@ -76,7 +99,7 @@ class GroupCoordinatorState:
 
     def join(self, token, group_id: str, member_id: str, *, client_id: str,
              instance_id: str | None, session_timeout_ms: int, rebalance_timeout_ms: int,
-             protocols: list[tuple[str, Any]], now_ms: int) -> None:
+             protocols: list[tuple[str, Any]], now_ms: int, host: str = "") -> None:
         g = self.group(group_id)
         if g.state == DEAD:
             return self._complete(token, _error("COORDINATOR_NOT_AVAILABLE"))
@@ -94,10 +117,9 @@ class GroupCoordinatorState:
             return self._complete(token, _error("UNKNOWN_MEMBER_ID"))
         newcomer = not member_id
         if newcomer:
-            self._next_member += 1
-            member_id = f"{client_id}-{self._next_member}"
+            member_id = self._new_member_id(client_id)
             g.members[member_id] = Member(member_id, client_id, instance_id, session_timeout_ms,
-                                          rebalance_timeout_ms, protocols, now_ms)
+                                          rebalance_timeout_ms, protocols, now_ms, host)
             if instance_id is not None:
                 g.static[instance_id] = member_id
         member = g.members[member_id]
@@ -119,8 +141,7 @@ class GroupCoordinatorState:
         if member_id and member_id != old_id:
             return self._complete(token, _error("FENCED_INSTANCE_ID"))
         if not member_id:  # a restart: a new member id takes the old one's place
-            self._next_member += 1
-            new_id = f"{client_id}-{self._next_member}"
+            new_id = self._new_member_id(client_id)
             del g.members[old_id]
             old.member_id = new_id
             g.members[new_id] = old
@@ -128,6 +149,7 @@ class GroupCoordinatorState:
             if g.leader == old_id:
                 g.leader = new_id
             self._fence_waiters(old, "FENCED_INSTANCE_ID")
+            self._dirty.add(g.group_id)
         member = g.members[g.static[instance_id]]
         member.client_id, member.last_heartbeat_ms = client_id, now_ms
         member.session_timeout_ms, member.rebalance_timeout_ms = (session_timeout_ms,
@@ -178,6 +200,7 @@ class GroupCoordinatorState:
             self._remove(g, m)  # did not rejoin in time
         if not g.members:
             g.state, g.generation, g.leader, g.protocol = EMPTY, g.generation + 1, None, None
+            self._dirty.add(g.group_id)
             return
         g.generation += 1
         g.protocol = self._choose_protocol(g)
@@ -225,6 +248,7 @@ class GroupCoordinatorState:
             for mid, member in g.members.items():
                 member.assignment = assignments.get(mid)
             g.state = STABLE
+            self._dirty.add(g.group_id)
             for member in g.members.values():
                 if member.sync_token is not None:
                     t, member.sync_token = member.sync_token, None
@@ -269,6 +293,7 @@ class GroupCoordinatorState:
         if not g.members:
             g.state, g.leader, g.protocol = EMPTY, None, None
             g.generation += 1
+            self._dirty.add(g.group_id)
         elif g.state != PREPARING:
             self._prepare_rebalance(g, now_ms)
         self._maybe_complete_join(g, now_ms)
@@ -299,14 +324,21 @@ class GroupCoordinatorState:
         problem = self._check_member(g, member_id, generation)
         if problem:
             return problem
-        if g.state == PREPARING:
+        if g.state == COMPLETING:
+            # Kafka's rule: while assignments are being handed out nobody commits; while
+            # members rejoin (PreparingRebalance) they may, so a revoke can commit first.
             return "REBALANCE_IN_PROGRESS"
         return "NONE"
 
-    def apply_commit(self, group_id: str, offsets: dict[tuple[str, int], tuple[int, str]]
-                     ) -> None:
-        """Committed offsets, once written to __consumer_offsets (or replayed from it)."""
-        self.group(group_id).offsets.update(offsets)
+    def apply_commit(self, group_id: str, offsets: dict[tuple[str, int], tuple[int, str]],
+                     log_offset: int = -1) -> None:
+        """Committed offsets, once written to __consumer_offsets (or replayed from it) at
+        `log_offset`; a commit from an earlier record than the one applied is ignored."""
+        g = self.group(group_id)
+        for tp, value in offsets.items():
+            if log_offset >= g.offset_positions.get(tp, -1):
+                g.offsets[tp] = value
+                g.offset_positions[tp] = log_offset
 
     def committed(self, group_id: str) -> dict[tuple[str, int], tuple[int, str]]:
         g = self.groups.get(group_id)
@@ -319,5 +351,49 @@ class GroupCoordinatorState:
         return {"group_id": group_id, "state": g.state, "generation": g.generation,
                 "protocol": g.protocol, "leader": g.leader,
                 "members": [{"member_id": m.member_id, "client_id": m.client_id,
-                             "instance_id": m.instance_id, "assignment": m.assignment}
+                             "instance_id": m.instance_id, "host": m.host,
+                             "assignment": m.assignment}
                             for m in g.members.values()]}
+
+    def list_groups(self) -> list[dict[str, Any]]:
+        return [{"group_id": g.group_id, "state": g.state, "protocol_type": "consumer"}
+                for g in sorted(self.groups.values(), key=lambda g: g.group_id)]
+
+    # -- moving between coordinators --------------------------------------------------------
+
+    def snapshot(self, group_id: str) -> dict[str, Any]:
+        """The group's membership as a record for __consumer_offsets."""
+        g = self.groups[group_id]
+        return {"generation": g.generation, "protocol": g.protocol, "leader": g.leader,
+                "members": [{"member_id": m.member_id, "client_id": m.client_id,
+                             "instance_id": m.instance_id, "host": m.host,
+                             "session_timeout_ms": m.session_timeout_ms,
+                             "rebalance_timeout_ms": m.rebalance_timeout_ms,
+                             "protocols": [list(p) for p in m.protocols],
+                             "assignment": m.assignment}
+                            for m in g.members.values()] if g.state == STABLE else []}
+
+    def restore(self, group_id: str, record: dict[str, Any], now_ms: int) -> None:
+        """Take over a group from its record; its members get a fresh session to find us."""
+        g = self.group(group_id)
+        g.generation, g.protocol, g.leader = (record["generation"], record["protocol"],
+                                              record["leader"])
+        g.members, g.static = {}, {}
+        for m in record["members"]:
+            g.members[m["member_id"]] = Member(
+                m["member_id"], m["client_id"], m["instance_id"], m["session_timeout_ms"],
+                m["rebalance_timeout_ms"], [tuple(p) for p in m["protocols"]], now_ms,
+                m["host"], assignment=m["assignment"])
+            if m["instance_id"] is not None:
+                g.static[m["instance_id"]] = m["member_id"]
+        g.state = STABLE if g.members else EMPTY
+
+    def unload(self, group_ids) -> None:
+        """This broker no longer coordinates these groups: waiting members are told to
+        find the new coordinator."""
+        for group_id in group_ids:
+            g = self.groups.pop(group_id, None)
+            if g is not None:
+                for m in g.members.values():
+                    self._fence_waiters(m, "NOT_COORDINATOR")
+                self._dirty.discard(group_id)

@@ -209,3 +209,55 @@ def test_committed_offsets_are_kept_per_group():
     assert h.gc.committed("g") == {("t", 0): (42, "meta"), ("t", 1): (7, "")}
     assert h.gc.committed("other") == {}
     assert h.gc.describe("other")["state"] == "Dead"
+
+
+def test_commits_are_taken_while_members_rejoin_but_not_while_assignments_are_handed_out():
+    h = Harness()
+    ids, leader, gen = stable_group(h, 1)
+    h.join("b")
+    assert h.state == PREPARING
+    assert h.gc.check_commit("g", leader, gen) == "NONE", "a revoking member may commit"
+    h.join("a2", member_id=leader)
+    assert h.state == COMPLETING
+    assert h.gc.check_commit("g", leader, gen + 1) == "REBALANCE_IN_PROGRESS"
+
+
+def test_an_older_commit_record_never_overwrites_a_newer_one():
+    h = Harness()
+    h.gc.apply_commit("g", {("t", 0): (20, "")}, log_offset=5)
+    h.gc.apply_commit("g", {("t", 0): (10, "")}, log_offset=4)  # acknowledged later
+    assert h.gc.committed("g") == {("t", 0): (20, "")}
+
+
+def test_a_new_coordinator_restores_a_stable_group_and_its_members_carry_on():
+    h = Harness()
+    ids, leader, gen = stable_group(h, 2)
+    assert h.gc.take_dirty() == ["g"] and h.gc.take_dirty() == []
+    record = h.gc.snapshot("g")
+    successor = Harness()
+    successor.now = h.now
+    successor.gc.restore("g", record, successor.now)
+    assert successor.state == STABLE
+    for m in ids:
+        assert successor.gc.heartbeat("g", m, gen, successor.now)["error"] == "NONE"
+    successor.sync("s", ids[1], gen)
+    assert successor.answers["s"]["assignment"] == f"parts-of-{ids[1]}"
+    successor.tick(SESSION + 1)  # nobody beats: the restored members expire as usual
+    assert successor.state == EMPTY and successor.gc.take_dirty() == ["g"]
+    assert successor.gc.snapshot("g")["members"] == []
+
+
+def test_a_group_mid_rebalance_is_recorded_as_its_last_stable_generation_or_not_at_all():
+    h = Harness()
+    h.join("a")
+    assert h.gc.snapshot("g")["members"] == [], "never stable: nothing to carry over"
+
+
+def test_unloading_tells_waiting_members_to_find_the_new_coordinator():
+    h = Harness()
+    ids, leader, gen = stable_group(h, 1)
+    h.join("b")  # waits in JoinGroup for the leader
+    h.gc.unload(["g"])
+    h._collect()
+    assert h.answers["b"]["error"] == "NOT_COORDINATOR"
+    assert "g" not in h.gc.groups
