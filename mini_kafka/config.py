@@ -87,6 +87,13 @@ class TimeoutsSection:
     # One try at one coordinator; a silent one is then skipped for the next.
     controller_attempt_timeout_ms: int = bounded(1_000, 1, 600_000)
     leader_imbalance_check_interval_ms: int = bounded(3_000, 1, 3_600_000)
+    # Consumer groups (Kafka: group.initial.rebalance.delay.ms 3 s, group.min/max
+    # .session.timeout.ms 6 s / 30 min): a shorter initial delay still lets members that
+    # start together land in one generation, and short sessions suit one host.
+    group_initial_rebalance_delay_ms: int = bounded(300, 0, 600_000)
+    group_min_session_timeout_ms: int = bounded(500, 1, 3_600_000)
+    group_max_session_timeout_ms: int = bounded(1_800_000, 1, 3_600_000)
+    group_tick_interval_ms: int = bounded(50, 1, 60_000)
 
 
 @dataclass(frozen=True)
@@ -337,6 +344,11 @@ def _check_cross_field(c: ClusterConfig) -> None:
     tm = c.timeouts
     _require_less(tm.raft_heartbeat_interval_ms, "timeouts.raft_heartbeat_interval_ms",
                   tm.raft_election_timeout_ms, "timeouts.raft_election_timeout_ms")
+    if tm.group_min_session_timeout_ms > tm.group_max_session_timeout_ms:
+        raise ConfigError(f"timeouts.group_min_session_timeout_ms = "
+                          f"{tm.group_min_session_timeout_ms}: must not exceed "
+                          f"timeouts.group_max_session_timeout_ms = "
+                          f"{tm.group_max_session_timeout_ms}")
     _require_less(tm.broker_heartbeat_interval_ms, "timeouts.broker_heartbeat_interval_ms",
                   tm.broker_session_timeout_ms, "timeouts.broker_session_timeout_ms")
 

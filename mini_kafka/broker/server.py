@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from mini_kafka.broker.api import BrokerApi
+from mini_kafka.broker.group_coordinator import GroupManager
 from mini_kafka.broker.replica_manager import ReplicaManager
 from mini_kafka.coordinator.client import ControllerClient
 from mini_kafka.errors import KafkaError
@@ -44,10 +45,12 @@ class BrokerRole:
         self._metadata_task: asyncio.Task | None = None
         self.node.data_dir.mkdir(parents=True, exist_ok=True)
         self.replicas = ReplicaManager(self)
-        self.handlers = BrokerApi(self).handlers
+        self.groups = GroupManager(self)
+        self.handlers = {**BrokerApi(self).handlers, **self.groups.handlers}
 
     async def start(self) -> None:
         self.replicas.start()
+        self.groups.start()
         self._session_task = asyncio.ensure_future(self._keep_session())
         self._metadata_task = asyncio.ensure_future(self._follow_metadata())
 
@@ -57,6 +60,7 @@ class BrokerRole:
             await self._controlled_shutdown()
         finally:
             self._metadata_task.cancel()
+            self.groups.close()
             self.replicas.close()
 
     async def _controlled_shutdown(self) -> None:
@@ -169,6 +173,7 @@ class BrokerRole:
                     self.image.apply(offset, records)
         if self.image.offset != before:
             self.replicas.on_metadata(self.image)
+            self.groups.on_metadata(self.image)
             self.metadata_changed.set()
             self.metadata_changed = asyncio.Event()
 
