@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     consume.add_argument("topic")
     consume.add_argument("--from-beginning", action="store_true",
                          help="start at the earliest offset (default: only new records)")
+    consume.add_argument("--group", metavar="G",
+                         help="consume as a member of group G, from its committed offsets, "
+                              "committing as it goes")
+    consume.add_argument("--consumer-property", action="append", metavar="KEY=VALUE",
+                         help="e.g. session.timeout.ms=6000 (repeatable)")
     consume.add_argument("--partition", type=int, help="read only this partition")
     consume.add_argument("--offset", type=int, help="start here (needs --partition)")
     consume.add_argument("--max-messages", type=int, help="exit after this many records")
@@ -66,13 +71,26 @@ def cmd_produce(args) -> int:
 def cmd_consume(args) -> int:
     if args.offset is not None and args.partition is None:
         raise CliError("--offset needs --partition")
-    reset = "earliest" if args.from_beginning else "latest"
-    consumer = Consumer(bootstrap_servers=bootstrap(args), auto_offset_reset=reset)
+    if args.group is not None and args.partition is not None:
+        raise CliError("--group and --partition do not go together: the group assigns "
+                       "partitions")
+    config = client_kwargs(parse_pairs(args.consumer_property, "--consumer-property"),
+                           Consumer, "consumer property",
+                           reserved=("bootstrap_servers", "group_id", "clock"))
+    if isinstance(config.get("partition_assignment_strategy"), str):
+        config["partition_assignment_strategy"] = \
+            config["partition_assignment_strategy"].split(",")
+    config.setdefault("auto_offset_reset", "earliest" if args.from_beginning else "latest")
+    consumer = Consumer(bootstrap_servers=bootstrap(args), group_id=args.group, **config)
     count = 0
     try:
-        partitions = [args.partition] if args.partition is not None else \
-            sorted(consumer.partitions_for_topic(args.topic))
-        consumer.assign([TopicPartition(args.topic, p) for p in partitions])
+        if args.group is not None:
+            consumer.partitions_for_topic(args.topic)  # an unknown topic fails here, clearly
+            consumer.subscribe([args.topic])
+        else:
+            partitions = [args.partition] if args.partition is not None else \
+                sorted(consumer.partitions_for_topic(args.topic))
+            consumer.assign([TopicPartition(args.topic, p) for p in partitions])
         if args.offset is not None:
             consumer.seek(TopicPartition(args.topic, args.partition), args.offset)
         idle_ms = 0

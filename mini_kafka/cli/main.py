@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mini_kafka.cli import chaos, cluster, console, perf, topic
+from mini_kafka.cli import chaos, cluster, console, group, perf, topic
 from mini_kafka.config import ConfigError
 from mini_kafka.errors import KafkaError
 
-COMMAND_GROUPS = [cluster, topic, console, chaos, perf]
+COMMAND_GROUPS = [cluster, topic, console, group, chaos, perf]
 
 
 def build_parser(prog: str = "mini-kafka") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="A Kafka-like cluster on one host.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in COMMAND_GROUPS:
-        group.register(sub)
+    for command_group in COMMAND_GROUPS:
+        command_group.register(sub)
     return parser
 
 

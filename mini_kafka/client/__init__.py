@@ -4,10 +4,13 @@ from mini_kafka.client.admin import Admin, NewTopic
 from mini_kafka.client.consumer import (
     Consumer,
     ConsumerRecord,
+    OffsetAndMetadata,
     OffsetOutOfRangeError,
     TopicPartition,
 )
+from mini_kafka.client.group_member import CommitFailedError
 from mini_kafka.client.producer import FutureRecordMetadata, Producer, RecordMetadata
 
-__all__ = ["Admin", "Consumer", "ConsumerRecord", "FutureRecordMetadata", "NewTopic",
-           "OffsetOutOfRangeError", "Producer", "RecordMetadata", "TopicPartition"]
+__all__ = ["Admin", "CommitFailedError", "Consumer", "ConsumerRecord", "FutureRecordMetadata",
+           "NewTopic", "OffsetAndMetadata", "OffsetOutOfRangeError", "Producer",
+           "RecordMetadata", "TopicPartition"]

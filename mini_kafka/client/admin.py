@@ -1,6 +1,9 @@
-"""Admin: create, delete and describe topics, describe the cluster (kafka-python's names).
+"""Admin: create, delete and describe topics and consumer groups, describe the cluster
+(kafka-python's names).
 
-Requests go to any broker, which passes topic changes on to the controller."""
+Topic requests go to any broker, which passes them on to the controller; group requests
+go to the group's coordinator, except listing, which asks every broker (each knows the
+groups it coordinates), as Kafka's admin does."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mini_kafka.client.cluster import ClusterView, parse_bootstrap
+from mini_kafka.client.coordinator_link import CoordinatorLink
 from mini_kafka.client.runtime import Runtime
 from mini_kafka.errors import KafkaError
 from mini_kafka.protocol import ApiKey
@@ -68,20 +72,35 @@ class Admin:
             if t["error"] != "NONE":
                 raise KafkaError(t["error"], f"topic {t['name']!r}")
         brokers = {b["id"]: b["endpoint"] for b in body["brokers"]}
-        offsets = self._runtime.run(self._leader_offsets(body["topics"], brokers))
+        offsets = self._runtime.run(self._leader_offsets(body["topics"], brokers, -1))
         for t in body["topics"]:
             for p in t["partitions"]:
-                p.update(offsets.get((t["name"], p["partition"]), {}))
+                r = offsets.get((t["name"], p["partition"]))
+                if r is not None:
+                    p.update(high_watermark=r["offset"], log_end_offset=r.get("log_end_offset"))
         return body["topics"]
 
-    async def _leader_offsets(self, topics, brokers) -> dict:
+    def beginning_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Each partition's log start offset, from its leader."""
+        body = self._call(ApiKey.METADATA, {"topics": sorted({t for t, _ in partitions})}).body
+        brokers = {b["id"]: b["endpoint"] for b in body["brokers"]}
+        wanted = {tuple(tp) for tp in partitions}
+        topics = [{**t, "partitions": [p for p in t["partitions"]
+                                       if (t["name"], p["partition"]) in wanted]}
+                  for t in body["topics"]]
+        found = self._runtime.run(self._leader_offsets(topics, brokers, -2))
+        return {tuple(tp): found[tuple(tp)]["offset"] for tp in partitions
+                if tuple(tp) in found}
+
+    async def _leader_offsets(self, topics, brokers, timestamp: int) -> dict:
         out = {}
         by_leader: dict[str, list] = {}
         for t in topics:
             for p in t["partitions"]:
                 if p["leader"] in brokers:
                     by_leader.setdefault(brokers[p["leader"]], []).append(
-                        {"topic": t["name"], "partition": p["partition"], "timestamp": -1})
+                        {"topic": t["name"], "partition": p["partition"],
+                         "timestamp": timestamp})
         for endpoint, parts in by_leader.items():
             try:
                 reply = await self._view.request(endpoint, ApiKey.LIST_OFFSETS,
@@ -90,9 +109,72 @@ class Admin:
                 continue
             for r in reply.body.get("partitions", []):
                 if r["error"] == "NONE":
-                    out[(r["topic"], r["partition"])] = {
-                        "high_watermark": r["offset"], "log_end_offset": r.get("log_end_offset")}
+                    out[(r["topic"], r["partition"])] = r
         return out
+
+    # -- consumer groups --------------------------------------------------------------------
+
+    def _group(self, group_id: str) -> CoordinatorLink:
+        return CoordinatorLink(self._view, group_id, self._view.request_timeout_ms, 100)
+
+    def list_consumer_groups(self) -> list[dict[str, Any]]:
+        """Every group on every live broker: group_id, state."""
+        return self._runtime.run(self._list_groups())
+
+    async def _list_groups(self) -> list[dict[str, Any]]:
+        await self._view.refresh([])
+        groups = {}
+        for endpoint in self._view.brokers.values():
+            reply = await self._view.request(endpoint, ApiKey.LIST_GROUPS, {})
+            if reply.error != "NONE":
+                raise KafkaError(reply.error, f"listing groups on {endpoint}")
+            for g in reply.body["groups"]:
+                groups[g["group_id"]] = g
+        return [groups[name] for name in sorted(groups)]
+
+    def describe_consumer_groups(self, group_ids: list[str]) -> list[dict[str, Any]]:
+        """Each group's state, generation, assignor and members with their partitions."""
+        out = []
+        for group_id in group_ids:
+            body = self._runtime.run(self._group(group_id).call(
+                ApiKey.DESCRIBE_GROUPS, {"groups": [group_id]}))
+            [group] = body["groups"]
+            if group["error"] != "NONE":
+                raise KafkaError(group["error"], f"group {group_id!r}")
+            for m in group["members"]:
+                m["partitions"] = [tuple(tp) for tp in
+                                   (m.pop("assignment", None) or {}).get("partitions", [])]
+            out.append(group)
+        return out
+
+    def list_consumer_group_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
+        body = self._runtime.run(self._group(group_id).call(
+            ApiKey.OFFSET_FETCH, {"group_id": group_id, "partitions": None}))
+        if body["error"] != "NONE":
+            raise KafkaError(body["error"], f"offsets of group {group_id!r}")
+        return {(r["topic"], r["partition"]): r["offset"] for r in body["partitions"]
+                if r["offset"] >= 0}
+
+    def alter_consumer_group_offsets(self, group_id: str,
+                                     offsets: dict[tuple[str, int], int]) -> None:
+        """Set a group's committed offsets; refused (NON_EMPTY_GROUP) while it has members."""
+        body = self._runtime.run(self._group(group_id).call(ApiKey.OFFSET_COMMIT, {
+            "group_id": group_id, "member_id": "", "generation": -1,
+            "offsets": [{"topic": t, "partition": p, "offset": o}
+                        for (t, p), o in sorted(offsets.items())]}))
+        errors = {r["error"] for r in body.get("partitions", [])} - {"NONE"}
+        if "UNKNOWN_MEMBER_ID" in errors:
+            raise KafkaError("NON_EMPTY_GROUP", f"group {group_id!r} has active members: "
+                                                "stop its consumers first")
+        if errors:
+            raise KafkaError(sorted(errors)[0], f"altering offsets of group {group_id!r}")
+
+    def end_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Each partition's high watermark (what a consumer can read up to)."""
+        topics = sorted({t for t, _ in partitions})
+        described = {(t["name"], p["partition"]): p.get("high_watermark")
+                     for t in self.describe_topics(topics) for p in t["partitions"]}
+        return {tp: described.get(tuple(tp)) for tp in partitions}
 
     def describe_cluster(self) -> dict[str, Any]:
         body = self._call(ApiKey.METADATA, {"topics": []}).body

@@ -1,10 +1,18 @@
-"""The Consumer: assign partitions, seek, poll records — kafka-python's names.
+"""The Consumer: assign partitions or subscribe as a group member, seek, poll, commit —
+kafka-python's names.
 
 poll() fetches from each partition's leader at once (one request per leader), returns
 records at or after each position, and moves the positions on. A position with no
 starting point is reset by auto_offset_reset ('earliest', 'latest', or 'none' to raise).
 When a leader moves, the consumer refreshes its metadata and carries on from the same
 position: it never skips or repeats a record because of it.
+
+With a group_id and subscribe(), partitions come from the group (see group_member.py):
+each poll first rejoins if the group is rebalancing — calling on_revoke before partitions
+go and on_assign after new ones arrive, on the caller's thread — and starts each new
+partition at the group's committed offset (auto_offset_reset when there is none). With
+enable_auto_commit, the positions reached are committed every auto_commit_interval_ms at
+poll, before revoking, and at close: records are processed at least once.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ import uuid
 from typing import NamedTuple
 
 from mini_kafka import records
+from mini_kafka.client.assignors import COOPERATIVE
 from mini_kafka.client.cluster import ClusterView, parse_bootstrap
+from mini_kafka.client.group_member import GroupMember
 from mini_kafka.client.runtime import Runtime
 from mini_kafka.clock import SystemClock
 from mini_kafka.errors import KafkaError
@@ -42,6 +52,11 @@ class ConsumerRecord(NamedTuple):
     leader_epoch: int
 
 
+class OffsetAndMetadata(NamedTuple):
+    offset: int
+    metadata: str = ""
+
+
 class OffsetOutOfRangeError(KafkaError):
     def __init__(self, tp: TopicPartition, message: str):
         super().__init__("OFFSET_OUT_OF_RANGE", f"{tp.topic}-{tp.partition}: {message}")
@@ -54,10 +69,18 @@ class Consumer:
                  fetch_max_bytes: int = 50 * 1024 * 1024,
                  max_partition_fetch_bytes: int = 1024 * 1024, request_timeout_ms: int = 30_000,
                  retry_backoff_ms: int = 100, key_deserializer=None, value_deserializer=None,
-                 client_id: str | None = None):
+                 client_id: str | None = None, group_id: str | None = None,
+                 group_instance_id: str | None = None, enable_auto_commit: bool = True,
+                 auto_commit_interval_ms: int = 5000,
+                 partition_assignment_strategy=("range", "cooperative-sticky"),
+                 session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3000,
+                 max_poll_interval_ms: int = 300_000, clock=None):
         if auto_offset_reset not in ("earliest", "latest", "none"):
             raise ValueError(f"auto_offset_reset={auto_offset_reset!r}: must be 'earliest', "
                              "'latest' or 'none'")
+        if heartbeat_interval_ms >= session_timeout_ms:
+            raise ValueError(f"heartbeat_interval_ms={heartbeat_interval_ms} must be less "
+                             f"than session_timeout_ms={session_timeout_ms}")
         self.auto_offset_reset = auto_offset_reset
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_min_bytes = fetch_min_bytes
@@ -67,27 +90,71 @@ class Consumer:
         self.retry_backoff_ms = retry_backoff_ms
         self.key_deserializer, self.value_deserializer = key_deserializer, value_deserializer
         self.client_id = client_id or f"consumer-{uuid.uuid4().hex[:8]}"
-        self.clock = SystemClock()
+        self.clock = clock or SystemClock()
         self._view = ClusterView(self.client_id, parse_bootstrap(bootstrap_servers),
                                  request_timeout_ms=request_timeout_ms,
                                  retry_backoff_ms=retry_backoff_ms)
+        self.group_id = group_id
+        self._group = None if group_id is None else GroupMember(
+            self._view, group_id, client_id=self.client_id, instance_id=group_instance_id,
+            session_timeout_ms=session_timeout_ms, rebalance_timeout_ms=max_poll_interval_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            assignors=list(partition_assignment_strategy),
+            request_timeout_ms=request_timeout_ms, retry_backoff_ms=retry_backoff_ms,
+            clock=self.clock)
+        self.enable_auto_commit = enable_auto_commit and group_id is not None
+        self.auto_commit_interval_ms = auto_commit_interval_ms
+        self.max_poll_interval_ms = max_poll_interval_ms
+        self._next_auto_commit_ms = self.clock.monotonic_ms() + auto_commit_interval_ms
         self._runtime = Runtime(self.client_id)
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._buffered: list[ConsumerRecord] = []
+        self._subscription: list[str] = []
+        self._on_assign = self._on_revoke = None
         self._closed = False
-        if topics:
+        if topics and group_id is not None:
+            self.subscribe(list(topics))
+        elif topics:
             self.assign([TopicPartition(t, p) for t in topics
                          for p in self.partitions_for_topic(t)])
 
     # -- assignment and positions ---------------------------------------------------------
 
     def assign(self, partitions: list[TopicPartition]) -> None:
+        if self._subscription:
+            raise KafkaError("INVALID_REQUEST", "assign() after subscribe(): a consumer "
+                                                "takes partitions one way or the other")
         partitions = [TopicPartition(*tp) for tp in partitions]
         for tp in partitions:
             if tp.partition not in self.partitions_for_topic(tp.topic):
                 raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
                                  f"{tp.topic} has no partition {tp.partition}")
+        self._set_assignment(partitions)
+
+    def subscribe(self, topics: list[str], on_assign=None, on_revoke=None) -> None:
+        """Join the group for these topics; partitions arrive at the next poll.
+        on_assign(partitions) / on_revoke(partitions) run on the polling thread."""
+        if self._group is None:
+            raise KafkaError("INVALID_GROUP_ID", "subscribe() needs a group_id")
+        if self._assigned and not self._subscription:
+            raise KafkaError("INVALID_REQUEST", "subscribe() after assign()")
+        if isinstance(topics, str) or not topics:
+            raise ValueError("subscribe() takes a non-empty list of topic names")
+        self._subscription = sorted(set(topics))
+        self._on_assign, self._on_revoke = on_assign, on_revoke
+        self._group.needs_rejoin = True
+
+    def subscription(self) -> set[str]:
+        return set(self._subscription)
+
+    def unsubscribe(self) -> None:
+        if self._group is not None and self._subscription:
+            self._revoke(list(self._assigned))
+            self._runtime.run(self._group.leave())
+        self._subscription = []
+
+    def _set_assignment(self, partitions: list[TopicPartition]) -> None:
         self._assigned = partitions
         self._positions = {tp: pos for tp, pos in self._positions.items() if tp in partitions}
         self._buffered = [r for r in self._buffered
@@ -156,8 +223,12 @@ class Consumer:
         """Records from the assigned partitions, waiting up to timeout_ms for some."""
         if self._closed:
             raise KafkaError("INVALID_REQUEST", "the consumer is closed")
+        if self._subscription:
+            self._poll_group()
         if not self._buffered and self._assigned:
             self._buffered = self._runtime.run(self._fetch_until(timeout_ms))
+        elif not self._assigned and timeout_ms:  # an idle member still waits, as Kafka's
+            self._runtime.run(asyncio.sleep(min(timeout_ms, self.fetch_max_wait_ms) / 1000))
         taken = self._buffered[:max_records] if max_records else self._buffered
         self._buffered = self._buffered[len(taken):]
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
@@ -305,9 +376,99 @@ class Consumer:
             log.info("metadata refresh failed: %s", e)
             await asyncio.sleep(self.retry_backoff_ms / 1000)
 
-    def close(self) -> None:
-        self._closed = True
-        self._runtime.close(self._view.close)
+    # -- groups ---------------------------------------------------------------------------
+
+    def _poll_group(self) -> None:
+        g = self._group
+        g.last_poll_ms = self.clock.monotonic_ms()
+        if self.enable_auto_commit and g.last_poll_ms >= self._next_auto_commit_ms:
+            self._next_auto_commit_ms = g.last_poll_ms + self.auto_commit_interval_ms
+            self._commit_quietly()
+        while g.needs_rejoin:
+            cooperative = set(g.assignors) <= COOPERATIVE
+            if not cooperative:  # eager: give everything up before joining
+                self._revoke(list(self._assigned))
+            owned = [tuple(tp) for tp in self._assigned]
+            new = [TopicPartition(*tp) for tp in
+                   self._runtime.run(g.join(self._subscription, owned))]
+            lost = [tp for tp in self._assigned if tp not in new]
+            if lost:  # cooperative: give these up, then rejoin so others may take them
+                self._revoke(lost)
+                g.needs_rejoin = True
+            added = [tp for tp in new if tp not in self._assigned]
+            self._set_assignment(new)
+            committed = self._runtime.run(g.committed([tuple(tp) for tp in added])) \
+                if added else {}
+            for tp in added:
+                if tuple(tp) in committed:
+                    self._positions[tp] = committed[tuple(tp)][0]
+            if added and self._on_assign:
+                self._on_assign(added)
+
+    def _revoke(self, partitions: list[TopicPartition]) -> None:
+        if not partitions:
+            return
+        if self.enable_auto_commit:
+            self._commit_quietly(partitions)
+        if self._on_revoke:
+            self._on_revoke(partitions)
+        self._set_assignment([tp for tp in self._assigned if tp not in partitions])
+
+    def _commit_quietly(self, partitions=None) -> None:
+        try:
+            self.commit(self._consumed(partitions))
+        except KafkaError as e:  # auto-commit failures are not the caller's error
+            log.warning("auto-commit to group %s failed: %s", self.group_id, e)
+
+    def _consumed(self, partitions=None) -> dict[TopicPartition, OffsetAndMetadata]:
+        wanted = self._assigned if partitions is None else partitions
+        return {tp: OffsetAndMetadata(self._positions[tp]) for tp in wanted
+                if tp in self._positions}
+
+    def commit(self, offsets=None) -> None:
+        """Commit offsets (default: the position of every assigned partition, i.e. what
+        poll has returned) and wait until the coordinator has them replicated."""
+        self._runtime.run(self._commit(offsets))
+
+    def commit_async(self, offsets=None, callback=None):
+        """Commit without waiting; returns a Future. callback(offsets, error_or_None)."""
+        future = self._runtime.submit(self._commit(offsets))
+        if callback is not None:
+            future.add_done_callback(lambda f: callback(offsets, f.exception()))
+        return future
+
+    async def _commit(self, offsets) -> None:
+        if self._group is None:
+            raise KafkaError("INVALID_GROUP_ID", "commit() needs a group_id")
+        if offsets is None:
+            offsets = self._consumed()
+        normal = {}
+        for tp, value in offsets.items():
+            if isinstance(value, int):
+                value = OffsetAndMetadata(value)
+            normal[tuple(tp)] = (int(value[0]), str(value[1]) if len(value) > 1 else "")
+        await self._group.commit(normal)
+
+    def committed(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset for a partition, or None."""
+        if self._group is None:
+            raise KafkaError("INVALID_GROUP_ID", "committed() needs a group_id")
+        found = self._runtime.run(self._group.committed([tuple(tp)]))
+        return found[tuple(tp)][0] if tuple(tp) in found else None
+
+    def close(self, autocommit: bool = True) -> None:
+        if self._closed:
+            return
+        try:
+            if self._group is not None and not self._runtime.closed:
+                if autocommit and self.enable_auto_commit and self._assigned:
+                    self._commit_quietly()
+                self._runtime.run(self._group.leave(), timeout_s=self.request_timeout_ms / 1000)
+        except (KafkaError, TimeoutError) as e:
+            log.info("leaving group %s: %s", self.group_id, e)
+        finally:
+            self._closed = True
+            self._runtime.close(self._view.close)
 
     def __enter__(self) -> Consumer:
         return self
