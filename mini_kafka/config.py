@@ -63,6 +63,7 @@ class TopicsSection:
     unclean_leader_election_enable: bool = False
     auto_create_topics_enable: bool = False
     offsets_topic_num_partitions: int = bounded(12, 1, 1000)
+    transaction_state_num_partitions: int = bounded(12, 1, 1000)
     # 0 means min(3, brokers.count), as Kafka sizes __consumer_offsets on small clusters.
     offsets_topic_replication_factor: int = bounded(0, 0, 99)
     # Move leadership back to each partition's preferred replica once it is in sync.
@@ -94,6 +95,9 @@ class TimeoutsSection:
     group_min_session_timeout_ms: int = bounded(500, 1, 3_600_000)
     group_max_session_timeout_ms: int = bounded(1_800_000, 1, 3_600_000)
     group_tick_interval_ms: int = bounded(50, 1, 60_000)
+    # Transactions (Kafka: transaction.max.timeout.ms 15 min, abort check every 10 s).
+    transaction_max_timeout_ms: int = bounded(900_000, 1, 3_600_000)
+    transaction_abort_check_interval_ms: int = bounded(1_000, 1, 600_000)
 
 
 @dataclass(frozen=True)

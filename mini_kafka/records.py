@@ -348,3 +348,33 @@ def decode_batches(buf, *, verify_crc: bool = True):
         header, records = decode_batch(buf, pos, verify_crc=verify_crc)
         for record in records:
             yield header, record
+
+
+# -- transaction markers (control batches) ------------------------------------------------
+
+ABORT_MARKER, COMMIT_MARKER = 0, 1
+_MARKER_KEY = struct.Struct(">hh")  # version, type
+_MARKER_VALUE = struct.Struct(">hi")  # version, coordinator epoch
+
+
+def encode_marker(producer_id: int, producer_epoch: int, commit: bool,
+                  coordinator_epoch: int, timestamp_ms: int) -> bytes:
+    """A control batch ending a transaction on one partition (KIP-98's EndTxnMarker)."""
+    kind = COMMIT_MARKER if commit else ABORT_MARKER
+    return encode_batch([(_MARKER_KEY.pack(0, kind), _MARKER_VALUE.pack(0, coordinator_epoch),
+                          timestamp_ms, None)], producer_id=producer_id,
+                        producer_epoch=producer_epoch, transactional=True, control=True)
+
+
+def marker_is_commit(buf, pos: int = 0) -> bool:
+    """Whether the control batch at `pos` commits (else it aborts)."""
+    _, recs = decode_batch(buf, pos, verify_crc=False)
+    if not recs:
+        raise CorruptRecordError("a control batch without a marker")
+    return is_commit_marker_key(recs[0].key)
+
+
+def is_commit_marker_key(key: bytes | None) -> bool:
+    if key is None or len(key) < _MARKER_KEY.size:
+        raise CorruptRecordError("a control record without a marker key")
+    return _MARKER_KEY.unpack_from(key)[1] == COMMIT_MARKER

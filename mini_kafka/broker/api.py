@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mini_kafka import records
+from mini_kafka.broker.replica_manager import READ_COMMITTED
 from mini_kafka.errors import KafkaError
 from mini_kafka.protocol import ApiKey, Kind, Message
 
@@ -34,6 +36,8 @@ class BrokerApi:
             ApiKey.FETCH: self.fetch,
             ApiKey.LIST_OFFSETS: self.list_offsets,
             ApiKey.INIT_PRODUCER_ID: self.init_producer_id,
+            ApiKey.FIND_COORDINATOR: self.find_coordinator,
+            ApiKey.WRITE_TXN_MARKERS: self.write_txn_markers,
             ApiKey.CREATE_TOPICS: self.create_topics,
             ApiKey.DELETE_TOPICS: self.delete_topics,
         }
@@ -122,7 +126,8 @@ class BrokerApi:
             try:
                 result.update(self.replicas.list_offset(
                     topic, index, _get(entry, "timestamp", int),
-                    entry.get("current_leader_epoch")))
+                    entry.get("current_leader_epoch"),
+                    req.body.get("isolation_level") == READ_COMMITTED))
             except KafkaError as e:
                 result.update(error=e.error.name, message=e.message)
             results.append(result)
@@ -131,9 +136,43 @@ class BrokerApi:
     # -- passed to the controller ---------------------------------------------------------
 
     async def init_producer_id(self, req: Message) -> Message:
+        if req.body.get("transactional_id") is not None:
+            return await self.role.txns.init_producer_id(req)
         result = await self.role.controller.write({"op": "init_producer_id"})
         return req.reply({"producer_id": result["producer_id"],
                           "producer_epoch": result["producer_epoch"]}, sender=self.name)
+
+    async def find_coordinator(self, req: Message) -> Message:
+        """key_type 0: a group's coordinator; 1: a transactional id's (Kafka's values)."""
+        key = _get(req.body, "key", str)
+        key_type = _get(req.body, "key_type", int, 0)
+        if key_type not in (0, 1):
+            raise KafkaError("INVALID_REQUEST", f"key_type {key_type}: 0 (group) or 1 "
+                                                "(transaction)")
+        if not key:
+            raise KafkaError("INVALID_REQUEST", "the key must not be empty")
+        owner = self.role.txns if key_type == 1 else self.role.groups
+        return req.reply(await owner.coordinator_of(key), sender=self.name)
+
+    async def write_txn_markers(self, req: Message) -> Message:
+        """From a transaction coordinator: end a producer's transaction on partitions this
+        broker leads, each with a control batch written with acks=all."""
+        b = req.body
+        pid, epoch = _get(b, "producer_id", int), _get(b, "producer_epoch", int)
+        commit = _get(b, "commit", bool)
+        marker = records.encode_marker(pid, epoch, commit, 0, self.role.node.clock.wall_ms())
+        items = []
+        for entry in _get(b, "partitions", list):
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                    and isinstance(entry[1], int)):
+                raise KafkaError("INVALID_REQUEST", "partitions are [topic, partition] pairs")
+            items.append((entry[0], entry[1], marker))
+        results = await self.replicas.produce(
+            -1, self.role.config.timeouts.request_timeout_ms, items, internal=True)
+        for r in results:
+            if r["error"] == "NONE" and r["topic"] == self.role.groups.topic:
+                self.role.groups.on_txn_marker(r["partition"], pid, commit)
+        return req.reply({"partitions": results}, sender=self.name)
 
     async def create_topics(self, req: Message) -> Message:
         defaults = self.role.config.topics

@@ -1,13 +1,10 @@
 """The group coordinator on a broker: the shell around the pure GroupCoordinatorState.
 
 This broker coordinates the groups that hash to the `__consumer_offsets` partitions it
-leads. When it becomes such a leader it replays the partition (committed offsets and each
-group's last membership record) before answering for those groups
-(COORDINATOR_LOAD_IN_PROGRESS until then); when it stops leading, the groups are dropped
-and their waiting members told NOT_COORDINATOR, so they look for the new one.
-
-Commits are appended to the partition with acks=all and applied only once replicated, so
-an acknowledged commit survives the loss of the coordinator.
+leads (see internal_topic.py for loading and handing over). Commits are appended with
+acks=all and applied only once replicated, so an acknowledged commit survives the loss
+of the coordinator. Offsets committed inside a transaction (TxnOffsetCommit) wait, per
+producer, for the transaction's marker: applied on commit, dropped on abort.
 """
 
 from __future__ import annotations
@@ -19,23 +16,11 @@ from typing import Any
 from mini_kafka import records
 from mini_kafka.broker import offsets_topic as ot
 from mini_kafka.broker.groups import GroupCoordinatorState
-from mini_kafka.broker.partition import LEADER
+from mini_kafka.broker.internal_topic import InternalTopicOwner
 from mini_kafka.errors import KafkaError
-from mini_kafka.metadata import MetadataImage
 from mini_kafka.protocol import ApiKey, Message
 
 log = logging.getLogger("mini_kafka.broker.groups")
-
-LOAD_READ_BYTES = 1024 * 1024
-# How an append error on __consumer_offsets reads to a committing client (Kafka's mapping).
-COMMIT_ERRORS = {"NOT_LEADER_OR_FOLLOWER": "NOT_COORDINATOR",
-                 "FENCED_LEADER_EPOCH": "NOT_COORDINATOR",
-                 "UNKNOWN_TOPIC_OR_PARTITION": "COORDINATOR_NOT_AVAILABLE",
-                 "NOT_ENOUGH_REPLICAS": "COORDINATOR_NOT_AVAILABLE",
-                 "NOT_ENOUGH_REPLICAS_AFTER_APPEND": "COORDINATOR_NOT_AVAILABLE",
-                 "REQUEST_TIMED_OUT": "COORDINATOR_NOT_AVAILABLE",
-                 "MESSAGE_TOO_LARGE": "INVALID_COMMIT_OFFSET_SIZE",
-                 "RECORD_LIST_TOO_LARGE": "INVALID_COMMIT_OFFSET_SIZE"}
 
 
 def _field(body: dict, name: str, kind, default: Any = ...) -> Any:
@@ -48,39 +33,33 @@ def _field(body: dict, name: str, kind, default: Any = ...) -> Any:
     return value
 
 
-class GroupManager:
+class GroupManager(InternalTopicOwner):
+    topic = ot.OFFSETS_TOPIC
+    what = "group"
+
     def __init__(self, role):
-        self.role = role
-        self.name = role.node.name
-        self.clock = role.node.clock
-        self.timeouts = role.config.timeouts
+        super().__init__(role)
         rng = role.node.rng
         self.state = GroupCoordinatorState(
             self.timeouts.group_initial_rebalance_delay_ms,
             new_member_id=lambda client_id: f"{client_id}-{rng.getrandbits(64):016x}")
-        self.loaded: dict[int, int] = {}  # offsets partition -> leader epoch it was loaded in
-        self.loading: dict[int, asyncio.Task] = {}
-        self.loading_epochs: dict[int, int] = {}
-        self._creating: asyncio.Task | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._memberships: dict[str, dict | None] = {}  # replayed, restored once loaded
+        # producer id -> {(group, topic, partition): ((offset, metadata), log offset)}
+        self.pending_txn_offsets: dict[int, dict[tuple[str, str, int], tuple]] = {}
         self.handlers = {
-            ApiKey.FIND_COORDINATOR: self.find_coordinator,
             ApiKey.JOIN_GROUP: self.join_group,
             ApiKey.SYNC_GROUP: self.sync_group,
             ApiKey.HEARTBEAT: self.heartbeat,
             ApiKey.LEAVE_GROUP: self.leave_group,
             ApiKey.OFFSET_COMMIT: self.offset_commit,
+            ApiKey.TXN_OFFSET_COMMIT: self.txn_offset_commit,
             ApiKey.OFFSET_FETCH: self.offset_fetch,
             ApiKey.DESCRIBE_GROUPS: self.describe_groups,
             ApiKey.LIST_GROUPS: self.list_groups,
         }
 
     def start(self) -> None:
-        self._tasks.append(asyncio.ensure_future(self._tick_loop()))
-
-    def close(self) -> None:
-        for task in [*self._tasks, *self.loading.values()]:
-            task.cancel()
+        self._spawn(self._tick_loop())
 
     async def _tick_loop(self) -> None:
         while True:
@@ -98,158 +77,71 @@ class GroupManager:
                 future.set_result(response)
         for group_id in self.state.take_dirty():
             record = ot.group_record(group_id, self.state.snapshot(group_id))
-            self._tasks.append(asyncio.ensure_future(self._write_group(group_id, record)))
-        self._tasks = [t for t in self._tasks if not t.done()]
+            self._spawn(self._write_group(group_id, record))
 
     async def _write_group(self, group_id: str, record: tuple[bytes, bytes]) -> None:
         try:
-            await self._append(ot.partition_for(group_id, self._partition_count()), [record])
+            await self.append(self.partition_of(group_id), [record])
         except KafkaError as e:  # a later settle writes it again; a takeover rebalances
             log.warning("group %s: membership record not written: %s", group_id, e)
 
-    # -- which groups are ours --------------------------------------------------------------
+    # -- loading (InternalTopicOwner hooks) -----------------------------------------------
 
-    def _partition_count(self) -> int:
-        return len(self.role.image.topic_partitions(ot.OFFSETS_TOPIC)) or \
-            self.role.config.topics.offsets_topic_num_partitions
+    def _configured_partitions(self) -> int:
+        return self.role.config.topics.offsets_topic_num_partitions
 
-    def _own(self, group_id: str) -> int:
-        """The offsets partition of a group this broker serves now, or Kafka's error."""
-        if not group_id:
-            raise KafkaError("INVALID_GROUP_ID", "group id must not be empty")
-        if ot.OFFSETS_TOPIC not in self.role.image.topics:
-            raise KafkaError("COORDINATOR_NOT_AVAILABLE", f"{ot.OFFSETS_TOPIC} does not exist yet")
-        p = ot.partition_for(group_id, self._partition_count())
-        if p in self.loaded:
-            return p
-        if p in self.loading:
-            raise KafkaError("COORDINATOR_LOAD_IN_PROGRESS", f"loading {ot.OFFSETS_TOPIC}-{p}")
-        raise KafkaError("NOT_COORDINATOR", f"{self.name} does not coordinate {group_id!r}")
+    def _topic_configs(self, replication_factor: int) -> dict[str, str]:
+        return ot.topic_configs(replication_factor, self.role.config.topics.min_insync_replicas)
 
-    def on_metadata(self, image: MetadataImage) -> None:
-        """Load the offsets partitions we now lead; drop those we no longer lead, or lead
-        in a newer epoch (someone else may have written in between: replay again)."""
-        leading = {p: part.leader_epoch
-                   for (topic, p), part in self.role.replicas.partitions.items()
-                   if topic == ot.OFFSETS_TOPIC and part.role == LEADER}
-        for p, epoch in [*self.loaded.items(), *self.loading_epochs.items()]:
-            if leading.get(p) != epoch:
-                self._unload(p)
-        for p, epoch in leading.items():
-            if p not in self.loaded and p not in self.loading:
-                self.loading_epochs[p] = epoch
-                self.loading[p] = asyncio.ensure_future(self._load(p, epoch))
-
-    def _unload(self, p: int) -> None:
-        task = self.loading.pop(p, None)
-        self.loading_epochs.pop(p, None)
-        if task is not None:
-            task.cancel()
-        self.loaded.pop(p, None)
-        n = self._partition_count()
-        self.state.unload([g for g in list(self.state.groups) if ot.partition_for(g, n) == p])
-        self._flush()
-        log.info("%s-%d: no longer coordinating its groups", ot.OFFSETS_TOPIC, p)
-
-    async def _load(self, p: int, epoch: int) -> None:
-        part = self.role.replicas.partitions[(ot.OFFSETS_TOPIC, p)]
-        offset, end = part.log.log_start_offset, part.log.log_end_offset
-        memberships: dict[str, dict | None] = {}
-        count = 0
-        while offset < end:
-            data = part.log.read(offset, LOAD_READ_BYTES, upto_offset=end)
-            if not data:
-                break
-            for header, rec in records.decode_batches(data):
-                offset = max(offset, header.next_offset)
-                if rec.offset < end and not header.is_control:
-                    count += self._replay(rec, memberships)
-            await asyncio.sleep(0)  # a long replay must not stall the broker
-        now = self.clock.monotonic_ms()
-        for group_id, record in memberships.items():
-            if record is not None:
-                self.state.restore(group_id, record, now)
-        self.loaded[p] = epoch
-        del self.loading[p], self.loading_epochs[p]
-        log.info("%s-%d: coordinating its groups (epoch %d, %d records replayed)",
-                 ot.OFFSETS_TOPIC, p, epoch, count)
-
-    def _replay(self, rec, memberships: dict) -> int:
+    def _replay(self, p: int, header: records.BatchHeader, rec: records.Record) -> None:
+        if header.is_control:
+            self.on_txn_marker(p, header.producer_id, records.is_commit_marker_key(rec.key))
+            return
         parsed = ot.parse(rec.key, rec.value)
         if parsed is None:
-            return 0
+            return
         kind, group_id, what, content = parsed
-        if kind == ot.OFFSET:
-            if content is None:
-                self.state.group(group_id).offsets.pop(what, None)
-            else:
-                self.state.apply_commit(group_id, {what: tuple(content)}, rec.offset)
+        if kind == ot.GROUP:
+            self._memberships[group_id] = content
+        elif header.is_transactional and content is not None:
+            self.pending_txn_offsets.setdefault(header.producer_id, {})[
+                (group_id, *what)] = (tuple(content), rec.offset)
+        elif content is None:
+            self.state.group(group_id).offsets.pop(what, None)
         else:
-            memberships[group_id] = content
-        return 1
+            self.state.apply_commit(group_id, {what: tuple(content)}, rec.offset)
 
-    async def _append(self, p: int, recs: list[tuple[bytes, bytes]]) -> int:
-        """Append records to our offsets partition with acks=all; the base offset."""
-        now = self.clock.wall_ms()
-        batch = records.encode_batch([(k, v, now, None) for k, v in recs])
-        [result] = await self.role.replicas.produce(
-            -1, self.timeouts.request_timeout_ms, [(ot.OFFSETS_TOPIC, p, batch)])
-        if result["error"] != "NONE":
-            raise KafkaError(COMMIT_ERRORS.get(result["error"], "UNKNOWN_SERVER_ERROR"),
-                             f"{ot.OFFSETS_TOPIC}-{p}: {result['error']} "
-                             f"{result.get('message', '')}".strip())
-        return result["base_offset"]
+    def _loaded(self, p: int) -> None:
+        now = self.clock.monotonic_ms()
+        for group_id, record in list(self._memberships.items()):
+            if record is not None and self.partition_of(group_id) == p:
+                self.state.restore(group_id, record, now)
+                del self._memberships[group_id]
 
-    # -- FindCoordinator ------------------------------------------------------------------
+    def _unloaded(self, p: int, keys_of) -> None:
+        self.state.unload([g for g in list(self.state.groups) if keys_of(g)])
+        for pending in self.pending_txn_offsets.values():
+            for key in [k for k in pending if keys_of(k[0])]:
+                del pending[key]
+        self._flush()
 
-    async def find_coordinator(self, req: Message) -> Message:
-        key = _field(req.body, "key", str)
-        if not key:
-            raise KafkaError("INVALID_GROUP_ID", "group id must not be empty")
-        if ot.OFFSETS_TOPIC not in self.role.image.topics:
-            await self._create_offsets_topic()
-        image = self.role.image
-        partitions = image.topic_partitions(ot.OFFSETS_TOPIC)
-        if not partitions:
-            raise KafkaError("COORDINATOR_NOT_AVAILABLE", f"{ot.OFFSETS_TOPIC} is being created")
-        p = partitions[ot.partition_for(key, len(partitions))]
-        broker = image.brokers.get(p["leader"])
-        if broker is None or broker["fenced"]:
-            raise KafkaError("COORDINATOR_NOT_AVAILABLE",
-                             f"{ot.OFFSETS_TOPIC}-{p['partition']} has no leader now")
-        return req.reply({"node_id": broker["id"], "endpoint": broker["endpoint"],
-                          "partition": p["partition"]}, sender=self.name)
-
-    async def _create_offsets_topic(self) -> None:
-        """Created by the cluster on first need, as Kafka does; concurrent finders share
-        one creation."""
-        if self._creating is None or self._creating.done():
-            self._creating = asyncio.ensure_future(self._create())
-        await asyncio.shield(self._creating)
-
-    async def _create(self) -> None:
-        topics = self.role.config.topics
-        alive = len(self.role.image.unfenced_broker_ids())
-        rf = topics.offsets_topic_replication_factor or min(3, alive)
-        try:
-            await self.role.controller.write({
-                "op": "create_topic", "name": ot.OFFSETS_TOPIC,
-                "partitions": topics.offsets_topic_num_partitions, "replication_factor": rf,
-                "configs": ot.topic_configs(rf, topics.min_insync_replicas)})
-            log.info("created %s (%d partitions, RF %d)", ot.OFFSETS_TOPIC,
-                     topics.offsets_topic_num_partitions, rf)
-        except KafkaError as e:
-            if e.error.name != "TOPIC_ALREADY_EXISTS":
-                raise KafkaError("COORDINATOR_NOT_AVAILABLE",
-                                 f"cannot create {ot.OFFSETS_TOPIC}: {e}") from None
-        await self.role.catch_up_metadata()
+    def on_txn_marker(self, p: int, producer_id: int, commit: bool) -> None:
+        """A transaction of `producer_id` ended on offsets partition p."""
+        pending = self.pending_txn_offsets.get(producer_id, {})
+        for key in [k for k in pending if self.partition_of(k[0]) == p]:
+            value, log_offset = pending.pop(key)
+            if commit:
+                group_id, topic, partition = key
+                self.state.apply_commit(group_id, {(topic, partition): value}, log_offset)
+        if not pending:
+            self.pending_txn_offsets.pop(producer_id, None)
 
     # -- membership -----------------------------------------------------------------------
 
     async def join_group(self, req: Message) -> Message:
         b = req.body
         group_id = _field(b, "group_id", str)
-        self._own(group_id)
+        self.own(group_id)
         session_ms = _field(b, "session_timeout_ms", int)
         t = self.timeouts
         if not t.group_min_session_timeout_ms <= session_ms <= t.group_max_session_timeout_ms:
@@ -271,7 +163,7 @@ class GroupManager:
     async def sync_group(self, req: Message) -> Message:
         b = req.body
         group_id = _field(b, "group_id", str)
-        self._own(group_id)
+        self.own(group_id)
         future = asyncio.get_running_loop().create_future()
         self.state.sync(future, group_id, _field(b, "member_id", str),
                         _field(b, "generation", int), _field(b, "assignments", dict, None),
@@ -282,14 +174,14 @@ class GroupManager:
     async def heartbeat(self, req: Message) -> Message:
         b = req.body
         group_id = _field(b, "group_id", str)
-        self._own(group_id)
+        self.own(group_id)
         answer = self.state.heartbeat(group_id, _field(b, "member_id", str),
                                       _field(b, "generation", int), self.clock.monotonic_ms())
         return req.reply(answer, sender=self.name)
 
     async def leave_group(self, req: Message) -> Message:
         group_id = _field(req.body, "group_id", str)
-        self._own(group_id)
+        self.own(group_id)
         answer = self.state.leave(group_id, _field(req.body, "member_id", str),
                                   self.clock.monotonic_ms())
         self._flush()
@@ -297,25 +189,30 @@ class GroupManager:
 
     # -- offsets --------------------------------------------------------------------------
 
-    async def offset_commit(self, req: Message) -> Message:
-        b = req.body
-        group_id = _field(b, "group_id", str)
-        p = self._own(group_id)
-        epoch = self.loaded[p]
-        offsets = []
-        for entry in _field(b, "offsets", list):
+    @staticmethod
+    def _offsets(body: dict) -> list[tuple[tuple[str, int], tuple[int, str]]]:
+        out = []
+        for entry in _field(body, "offsets", list):
             offset = _field(entry, "offset", int)
             if offset < 0:
                 raise KafkaError("INVALID_REQUEST", f"offset {offset} must not be negative")
-            offsets.append(((_field(entry, "topic", str), _field(entry, "partition", int)),
-                            (offset, _field(entry, "metadata", str, "") or "")))
+            out.append(((_field(entry, "topic", str), _field(entry, "partition", int)),
+                        (offset, _field(entry, "metadata", str, "") or "")))
+        return out
+
+    async def offset_commit(self, req: Message) -> Message:
+        b = req.body
+        group_id = _field(b, "group_id", str)
+        p = self.own(group_id)
+        epoch = self.loaded[p]
+        offsets = self._offsets(b)
         error = self.state.check_commit(group_id, _field(b, "member_id", str, ""),
                                         _field(b, "generation", int, -1))
         if error == "NONE" and offsets:
             now = self.clock.wall_ms()
             try:
-                base = await self._append(p, [ot.offset_record(group_id, t, i, o, m, now)
-                                              for (t, i), (o, m) in offsets])
+                base = await self.append(p, [ot.offset_record(group_id, t, i, o, m, now)
+                                             for (t, i), (o, m) in offsets])
             except KafkaError as e:
                 error = e.error.name
             else:
@@ -325,9 +222,38 @@ class GroupManager:
         return req.reply({"partitions": [{"topic": t, "partition": i, "error": error}
                                          for (t, i), _ in offsets]}, sender=self.name)
 
+    async def txn_offset_commit(self, req: Message) -> Message:
+        """Offsets inside a transaction: written as the producer's transactional records,
+        applied when its commit marker reaches this partition. A member of an older
+        generation is refused (KIP-447), so a zombie cannot commit its input."""
+        b = req.body
+        group_id = _field(b, "group_id", str)
+        p = self.own(group_id)
+        epoch = self.loaded[p]
+        pid, producer_epoch = _field(b, "producer_id", int), _field(b, "producer_epoch", int)
+        offsets = self._offsets(b)
+        member_id = _field(b, "member_id", str, "")
+        error = self.state.check_commit(group_id, member_id, _field(b, "generation", int, -1)) \
+            if member_id else "NONE"
+        if error == "NONE" and offsets:
+            now = self.clock.wall_ms()
+            try:
+                base = await self.append(p, [ot.offset_record(group_id, t, i, o, m, now)
+                                             for (t, i), (o, m) in offsets],
+                                         producer_id=pid, producer_epoch=producer_epoch)
+            except KafkaError as e:
+                error = e.error.name
+            else:
+                if self.loaded.get(p) == epoch:
+                    pending = self.pending_txn_offsets.setdefault(pid, {})
+                    for n, ((topic, partition), value) in enumerate(offsets):
+                        pending[(group_id, topic, partition)] = (value, base + n)
+        return req.reply({"partitions": [{"topic": t, "partition": i, "error": error}
+                                         for (t, i), _ in offsets]}, sender=self.name)
+
     async def offset_fetch(self, req: Message) -> Message:
         group_id = _field(req.body, "group_id", str)
-        self._own(group_id)
+        self.own(group_id)
         committed = self.state.committed(group_id)
         wanted = _field(req.body, "partitions", list, None)
         keys = sorted(committed) if wanted is None else [
@@ -341,7 +267,7 @@ class GroupManager:
         out = []
         for group_id in _field(req.body, "groups", list):
             try:
-                self._own(group_id)
+                self.own(group_id)
             except KafkaError as e:
                 out.append({"group_id": group_id, "error": e.error.name})
                 continue

@@ -16,6 +16,7 @@ from mini_kafka import records
 from mini_kafka.broker.log import PartitionLog
 from mini_kafka.broker.producer_state import ProducerStateTable
 from mini_kafka.broker.replica import LeaderState
+from mini_kafka.broker.txn_index import TransactionIndex
 from mini_kafka.errors import KafkaError
 from mini_kafka.records import BatchHeader, CorruptRecordError
 
@@ -39,10 +40,27 @@ class Partition:
         self.isr: list[int] = []
         self.hw = min(high_watermark, plog.log_end_offset)
         self.leader_state: LeaderState | None = None
-        self.producers = ProducerStateTable()
-        for header in plog.headers():
-            self.producers.record(header)
+        self._rebuild_state()
         self.changed = asyncio.Event()
+
+    def _rebuild_state(self) -> None:
+        """Producer and transaction state from the log itself (on open, after a cut)."""
+        self.producers = ProducerStateTable()
+        self.txns = TransactionIndex()
+        for header in self.log.headers():
+            self._track(header, self.log.read(header.base_offset, 1)
+                        if header.is_control else None)
+
+    def _track(self, header: BatchHeader, data=None, pos: int = 0) -> None:
+        """Bookkeeping for one appended batch; `data` holds it when it is a marker."""
+        self.producers.record(header)
+        if header.is_transactional:
+            commits = records.marker_is_commit(data, pos) if header.is_control else None
+            self.txns.on_batch(header, commits)
+
+    @property
+    def last_stable_offset(self) -> int:
+        return self.txns.last_stable_offset(self.hw)
 
     @property
     def name(self) -> str:
@@ -102,9 +120,11 @@ class Partition:
                                                          f"this broker's {self.leader_epoch}")
         return self.leader_state
 
-    def append_as_leader(self, batch, acks: int, min_insync_replicas: int) -> BatchHeader:
+    def append_as_leader(self, batch, acks: int, min_insync_replicas: int,
+                         internal: bool = False) -> BatchHeader:
         """Append a producer's batch (or find it already appended). Returns the header with
-        its offsets; the caller waits for the HW when acks=all."""
+        its offsets; the caller waits for the HW when acks=all. Only the broker itself
+        (`internal`) writes transaction markers."""
         state = self.check_leader()
         if acks == -1 and len(self.isr) < min_insync_replicas:
             raise KafkaError("NOT_ENOUGH_REPLICAS",
@@ -114,6 +134,8 @@ class Partition:
             header = records.validate_batch(batch)
         except CorruptRecordError as e:
             raise KafkaError("CORRUPT_MESSAGE", str(e)) from None
+        if header.is_control and not internal:
+            raise KafkaError("INVALID_RECORD", "clients may not write control batches")
         verdict = self.producers.check(header)
         if verdict.action == "error":
             raise KafkaError(verdict.error, verdict.message)
@@ -125,7 +147,7 @@ class Partition:
             stamped = self.log.append_as_leader(batch, self.leader_epoch)
         except CorruptRecordError as e:
             raise KafkaError("CORRUPT_MESSAGE", str(e)) from None
-        self.producers.record(stamped)
+        self._track(stamped, batch)
         if state.on_local_append(self.log.log_end_offset):
             self.hw = state.hw
         self.signal()
@@ -150,11 +172,13 @@ class Partition:
         return True
 
     def read(self, offset: int, max_bytes: int, replica_id: int, last_fetched_epoch: int,
-             now_ms: int, leader_epoch: int | None = None) -> tuple[dict, bytes]:
+             now_ms: int, leader_epoch: int | None = None, read_committed: bool = False
+             ) -> tuple[dict, bytes]:
         """Serve a fetch as leader (in `leader_epoch`, if the fetcher names one): followers
         read to the log end, and learn where their log diverges from ours (KIP-320);
-        consumers read to the high watermark. Returns (result fields, record bytes);
-        OFFSET_OUT_OF_RANGE raises."""
+        consumers read to the high watermark — read_committed ones to the last stable
+        offset, with the aborted transactions in that range. Returns (result fields,
+        record bytes); OFFSET_OUT_OF_RANGE raises."""
         self.check_leader(leader_epoch)
         plog = self.log
         fields = {"high_watermark": self.hw, "log_start_offset": plog.log_start_offset,
@@ -168,9 +192,14 @@ class Partition:
             if plog.log_start_offset <= offset <= plog.log_end_offset:
                 self.on_follower_fetch(replica_id, offset, now_ms)
                 fields["high_watermark"] = self.hw
+        upto = None if replica_id >= 0 else self.hw
+        if read_committed and replica_id < 0:
+            upto = fields["last_stable_offset"] = self.last_stable_offset
+            fields["aborted_transactions"] = [[a.producer_id, a.first_offset] for a in
+                                              self.txns.aborted_between(offset, upto)]
         if max_bytes <= 0:
             return fields, b""
-        return fields, plog.read(offset, max_bytes, None if replica_id >= 0 else self.hw)
+        return fields, plog.read(offset, max_bytes, upto)
 
     # -- follower side --------------------------------------------------------------------
 
@@ -202,8 +231,12 @@ class Partition:
         return True
 
     def append_as_follower(self, data, leader_hw: int) -> None:
-        for header in self.log.append_as_follower(data):
-            self.producers.record(header)
+        appended = self.log.append_as_follower(data)
+        if appended:
+            where = {h.base_offset: pos for pos, h in records.iter_headers(data)
+                     if h.is_control}
+            for header in appended:
+                self._track(header, data, where.get(header.base_offset, 0))
         self._follow_hw(leader_hw)
 
     def _follow_hw(self, leader_hw: int) -> None:
@@ -224,7 +257,8 @@ class Partition:
     def truncate_to(self, offset: int) -> None:
         before = self.log.log_end_offset
         self.log.truncate_to(offset)
-        self.producers.truncate_to(self.log.log_end_offset)
+        if self.log.log_end_offset != before:
+            self._rebuild_state()
         self.hw = min(self.hw, self.log.log_end_offset)
         if self.log.log_end_offset != before:
             log.warning("%s: truncated from %d to %d (divergent tail)", self.name, before,
@@ -233,5 +267,5 @@ class Partition:
     def restart_at(self, offset: int) -> None:
         """The leader's log now starts past ours: start over, empty, at its start."""
         self.log.truncate_fully_and_start_at(offset)
-        self.producers = ProducerStateTable()
+        self._rebuild_state()
         self.hw = offset

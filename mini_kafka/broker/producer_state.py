@@ -60,6 +60,10 @@ class ProducerStateTable:
         if entry is not None and epoch < entry.epoch:
             return Verdict("error", "INVALID_PRODUCER_EPOCH",
                            f"epoch {epoch} is older than the producer's {entry.epoch}")
+        if seq == NO_SEQUENCE:
+            # Written by a coordinator for a producer (a marker, transactional offsets):
+            # fenced by epoch only, with no sequence of its own.
+            return APPEND
         if entry is None or epoch > entry.epoch:
             if seq != 0:
                 return Verdict("error", "OUT_OF_ORDER_SEQUENCE_NUMBER",
@@ -77,12 +81,14 @@ class ProducerStateTable:
 
     def record(self, header: BatchHeader) -> None:
         """A batch was appended (by us as leader, or copied as a follower)."""
-        if header.producer_id == NO_PRODUCER_ID or header.is_control:
+        if header.producer_id == NO_PRODUCER_ID:
             return
         entry = self.producers.get(header.producer_id)
         if entry is None or header.producer_epoch > entry.epoch:
-            entry = ProducerEntry(header.producer_epoch)
+            entry = ProducerEntry(header.producer_epoch)  # a bumped epoch fences the old
             self.producers[header.producer_id] = entry
+        if header.is_control or header.base_sequence == NO_SEQUENCE:
+            return
         entry.batches.append(BatchRecord(header.base_sequence, header.last_sequence,
                                          header.base_offset, header.last_offset))
 

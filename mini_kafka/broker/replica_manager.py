@@ -30,6 +30,7 @@ log = logging.getLogger("mini_kafka.broker.replicas")
 
 HW_CHECKPOINT_FILE = "replication-offset-checkpoint"
 EARLIEST, LATEST = -2, -1
+READ_COMMITTED = 1  # Kafka's isolation_level: 0 read_uncommitted, 1 read_committed
 
 
 class ReplicaManager:
@@ -132,8 +133,9 @@ class ReplicaManager:
 
     # -- produce --------------------------------------------------------------------------
 
-    async def produce(self, acks: int, timeout_ms: int,
-                      items: list[tuple[str, int, Any]]) -> list[dict[str, Any]]:
+    async def produce(self, acks: int, timeout_ms: int, items: list[tuple[str, int, Any]],
+                      internal: bool = False) -> list[dict[str, Any]]:
+        """Append batches as leader; `internal` is the broker's own writes (markers)."""
         results: list[dict[str, Any]] = []
         waiting: list[tuple[int, Partition, int, int]] = []
         for topic, index, batch in items:
@@ -142,7 +144,7 @@ class ReplicaManager:
             try:
                 part = self.partition(topic, index)
                 min_isr = self.topic_config(topic)["min.insync.replicas"]
-                header = part.append_as_leader(batch, acks, min_isr)
+                header = part.append_as_leader(batch, acks, min_isr, internal)
             except KafkaError as e:
                 result.update(error=e.error.name, message=e.message)
                 continue
@@ -181,13 +183,15 @@ class ReplicaManager:
 
     async def fetch(self, body: dict[str, Any]) -> tuple[list[dict], list]:
         replica_id = int(body.get("replica_id", -1))
+        read_committed = body.get("isolation_level") == READ_COMMITTED
         max_wait_ms = min(int(body.get("max_wait_ms", 0)), self.config.timeouts.request_timeout_ms)
         min_bytes = int(body.get("min_bytes", 1))
         max_bytes = int(body.get("max_bytes", 50 * 1024 * 1024))
         wanted = body.get("partitions", [])
         deadline = self.clock.monotonic_ms() + max_wait_ms
         while True:
-            results, payloads, size, stop = self._read_all(wanted, replica_id, max_bytes)
+            results, payloads, size, stop = self._read_all(wanted, replica_id, max_bytes,
+                                                             read_committed)
             left_ms = deadline - self.clock.monotonic_ms()
             if stop or size >= min_bytes or left_ms <= 0:
                 return results, payloads
@@ -197,7 +201,7 @@ class ReplicaManager:
                 return results, payloads
             await _wait_any([p.changed for p in parts], left_ms)
 
-    def _read_all(self, wanted, replica_id: int, max_bytes: int):
+    def _read_all(self, wanted, replica_id: int, max_bytes: int, read_committed: bool):
         results, payloads = [], []
         size = 0
         stop = False  # an error or a divergence: answer at once
@@ -206,7 +210,8 @@ class ReplicaManager:
             result = {"topic": w["topic"], "partition": w["partition"], "error": "NONE"}
             results.append(result)
             try:
-                data = self._read_one(w, replica_id, result, now, max_bytes - size)
+                data = self._read_one(w, replica_id, result, now, max_bytes - size,
+                                      read_committed)
             except KafkaError as e:
                 result.update(error=e.error.name, message=e.message)
                 stop = True
@@ -219,25 +224,27 @@ class ReplicaManager:
                 size += len(data)
         return results, payloads, size, stop
 
-    def _read_one(self, w, replica_id: int, result: dict, now_ms: int, budget: int) -> bytes:
+    def _read_one(self, w, replica_id: int, result: dict, now_ms: int, budget: int,
+                  read_committed: bool) -> bytes:
         part = self.partition(w["topic"], w["partition"])
         max_bytes = min(int(w.get("partition_max_bytes", 1024 * 1024)), budget)
         fields, data = part.read(int(w["fetch_offset"]), max_bytes, replica_id,
                                  int(w.get("last_fetched_epoch", -1)), now_ms,
-                                 w.get("current_leader_epoch"))
+                                 w.get("current_leader_epoch"), read_committed)
         result.update(fields)
         return data
 
     # -- list offsets ---------------------------------------------------------------------
 
     def list_offset(self, topic: str, index: int, timestamp: int,
-                    leader_epoch: int | None) -> dict[str, Any]:
+                    leader_epoch: int | None, read_committed: bool = False) -> dict[str, Any]:
         part = self.partition(topic, index)
         part.check_leader(leader_epoch)
         if timestamp == EARLIEST:
             return {"offset": part.log.log_start_offset, "timestamp": -1}
         if timestamp == LATEST:
-            return {"offset": part.hw, "timestamp": -1,
+            return {"offset": part.last_stable_offset if read_committed else part.hw,
+                    "timestamp": -1,
                     "log_end_offset": part.log.log_end_offset}
         found = part.log.offset_for_timestamp(timestamp)
         if found is None or found >= part.hw:

@@ -16,6 +16,7 @@ from typing import Any
 from mini_kafka.broker.api import BrokerApi
 from mini_kafka.broker.group_coordinator import GroupManager
 from mini_kafka.broker.replica_manager import ReplicaManager
+from mini_kafka.broker.txn_coordinator import TxnManager
 from mini_kafka.coordinator.client import ControllerClient
 from mini_kafka.errors import KafkaError
 from mini_kafka.metadata import MetadataImage
@@ -46,11 +47,14 @@ class BrokerRole:
         self.node.data_dir.mkdir(parents=True, exist_ok=True)
         self.replicas = ReplicaManager(self)
         self.groups = GroupManager(self)
-        self.handlers = {**BrokerApi(self).handlers, **self.groups.handlers}
+        self.txns = TxnManager(self)
+        self.handlers = {**BrokerApi(self).handlers, **self.groups.handlers,
+                         **self.txns.handlers}
 
     async def start(self) -> None:
         self.replicas.start()
         self.groups.start()
+        self.txns.start()
         self._session_task = asyncio.ensure_future(self._keep_session())
         self._metadata_task = asyncio.ensure_future(self._follow_metadata())
 
@@ -61,6 +65,7 @@ class BrokerRole:
         finally:
             self._metadata_task.cancel()
             self.groups.close()
+            self.txns.close()
             self.replicas.close()
 
     async def _controlled_shutdown(self) -> None:
@@ -174,6 +179,7 @@ class BrokerRole:
         if self.image.offset != before:
             self.replicas.on_metadata(self.image)
             self.groups.on_metadata(self.image)
+            self.txns.on_metadata(self.image)
             self.metadata_changed.set()
             self.metadata_changed = asyncio.Event()
 

@@ -74,10 +74,15 @@ class Consumer:
                  auto_commit_interval_ms: int = 5000,
                  partition_assignment_strategy=("range", "cooperative-sticky"),
                  session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3000,
-                 max_poll_interval_ms: int = 300_000, clock=None):
+                 max_poll_interval_ms: int = 300_000, isolation_level: str = "read_uncommitted",
+                 clock=None):
         if auto_offset_reset not in ("earliest", "latest", "none"):
             raise ValueError(f"auto_offset_reset={auto_offset_reset!r}: must be 'earliest', "
                              "'latest' or 'none'")
+        if isolation_level not in ("read_uncommitted", "read_committed"):
+            raise ValueError(f"isolation_level={isolation_level!r}: must be "
+                             "'read_uncommitted' or 'read_committed'")
+        self.read_committed = isolation_level == "read_committed"
         if heartbeat_interval_ms >= session_timeout_ms:
             raise ValueError(f"heartbeat_interval_ms={heartbeat_interval_ms} must be less "
                              f"than session_timeout_ms={session_timeout_ms}")
@@ -270,7 +275,7 @@ class Consumer:
                           max_wait_ms: int) -> list[ConsumerRecord]:
         leaders = {tp: self._view.topics[tp.topic][tp.partition].leader_epoch for tp in tps}
         body = {"replica_id": -1, "max_wait_ms": max_wait_ms, "min_bytes": self.fetch_min_bytes,
-                "max_bytes": self.fetch_max_bytes,
+                "max_bytes": self.fetch_max_bytes, "isolation_level": int(self.read_committed),
                 "partitions": [{"topic": tp.topic, "partition": tp.partition,
                                 "fetch_offset": self._positions[tp],
                                 "current_leader_epoch": leaders[tp],
@@ -294,17 +299,30 @@ class Consumer:
                     continue
                 raise KafkaError(error, result.get("message", ""))
             elif "records" in result:
-                out.extend(self._decode(tp, reply.payloads[result["records"]]))
+                out.extend(self._decode(tp, reply.payloads[result["records"]],
+                                        result.get("aborted_transactions") or []))
         return out
 
-    def _decode(self, tp: TopicPartition, data) -> list[ConsumerRecord]:
+    def _decode(self, tp: TopicPartition, data, aborted: list) -> list[ConsumerRecord]:
+        """Records at or past the position. read_committed: drop the records of aborted
+        transactions — a producer's transactional batches from the first offset of an
+        aborted transaction up to its abort marker (Kafka's fetcher does the same)."""
         position = self._positions[tp]
         out = []
         batches_end = position
+        aborted = sorted(aborted, key=lambda a: a[1])
+        aborting: set[int] = set()
         try:
             for header, r in records.decode_batches(data):
                 batches_end = max(batches_end, header.next_offset)
-                if r.offset < position or header.is_control:
+                while aborted and aborted[0][1] <= header.last_offset:
+                    aborting.add(aborted.pop(0)[0])
+                if header.is_control:
+                    if not records.is_commit_marker_key(r.key):
+                        aborting.discard(header.producer_id)
+                    continue
+                if r.offset < position or (header.is_transactional and
+                                           header.producer_id in aborting):
                     continue  # a fetch returns the whole batch holding the position
                 key = self.key_deserializer(r.key) if self.key_deserializer and \
                     r.key is not None else r.key
@@ -353,6 +371,7 @@ class Consumer:
             for endpoint, group in by_leader.items():
                 try:
                     reply = await self._view.request(endpoint, ApiKey.LIST_OFFSETS, {
+                        "isolation_level": int(self.read_committed),
                         "partitions": [{"topic": tp.topic, "partition": tp.partition,
                                         "timestamp": which} for tp in group]})
                 except KafkaError:
@@ -448,6 +467,14 @@ class Consumer:
                 value = OffsetAndMetadata(value)
             normal[tuple(tp)] = (int(value[0]), str(value[1]) if len(value) > 1 else "")
         await self._group.commit(normal)
+
+    def group_metadata(self) -> dict:
+        """What a transactional producer needs to commit this member's offsets (and be
+        fenced if the member has been replaced): send_offsets_to_transaction(o, this)."""
+        if self._group is None:
+            raise KafkaError("INVALID_GROUP_ID", "group_metadata() needs a group_id")
+        return {"group_id": self.group_id, "member_id": self._group.member_id,
+                "generation": self._group.generation}
 
     def committed(self, tp: TopicPartition) -> int | None:
         """The group's committed offset for a partition, or None."""

@@ -1,5 +1,6 @@
-"""Requests to a group's coordinator: find it (FindCoordinator from any broker) and ask
-it, finding it again while it moves or loads, until the request timeout."""
+"""Requests to a coordinator — a group's, or a transactional id's — found with
+FindCoordinator from any broker and asked, finding it again while it moves or loads,
+until the request timeout."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ from mini_kafka.client.cluster import ClusterView
 from mini_kafka.errors import KafkaError, KafkaTimeoutError
 from mini_kafka.protocol import ApiKey
 
+GROUP, TRANSACTION = 0, 1  # Kafka's FindCoordinator key types
 COORDINATOR_ERRORS = {"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE",
                       "COORDINATOR_LOAD_IN_PROGRESS"}
 
 
 class CoordinatorLink:
-    def __init__(self, view: ClusterView, group_id: str, request_timeout_ms: int,
-                 retry_backoff_ms: int):
-        self.view, self.group_id = view, group_id
+    def __init__(self, view: ClusterView, key: str, request_timeout_ms: int,
+                 retry_backoff_ms: int, key_type: int = GROUP):
+        self.view, self.key, self.key_type = view, key, key_type
         self.request_timeout_ms, self.retry_backoff_ms = request_timeout_ms, retry_backoff_ms
         self.coordinator: str | None = None
 
     async def _find(self) -> str:
-        reply = await self.view.any_broker(ApiKey.FIND_COORDINATOR, {"key": self.group_id})
+        reply = await self.view.any_broker(ApiKey.FIND_COORDINATOR,
+                                           {"key": self.key, "key_type": self.key_type})
         if reply.error != "NONE":
             raise KafkaError(reply.error, reply.body.get("message", ""))
         self.coordinator = reply.body["endpoint"]
@@ -30,7 +33,7 @@ class CoordinatorLink:
 
     async def call(self, api: int, body: dict[str, Any], timeout_ms: int | None = None
                    ) -> dict[str, Any]:
-        """Ask the group's coordinator, finding it again while it moves or loads, until
+        """Ask the coordinator, finding it again while it moves or loads, until
         an answer that is not a coordinator error or the request timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout_ms / 1000
@@ -48,6 +51,6 @@ class CoordinatorLink:
                 last = str(e)
             self.coordinator = None
             if loop.time() > deadline:
-                raise KafkaTimeoutError(f"group {self.group_id!r}: no coordinator answered "
+                raise KafkaTimeoutError(f"{self.key!r}: no coordinator answered "
                                         f"within {self.request_timeout_ms} ms ({last})")
             await asyncio.sleep(self.retry_backoff_ms / 1000)

@@ -7,6 +7,11 @@ records. With idempotence (the default with acks=all) each batch carries the pro
 epoch and its first sequence number, assigned once and kept across retries: a retry the
 leader already wrote is answered with the original offsets, never written twice.
 
+With a transactional_id the producer is transactional (KIP-98): init_transactions(),
+then begin_transaction() / send() / send_offsets_to_transaction() / commit_transaction()
+or abort_transaction(); readers with isolation_level='read_committed' see a transaction's
+records only once it commits, and never those of one that aborts.
+
 Retriable errors (a leader moved, not enough replicas yet, a timeout) are retried with
 backoff until delivery_timeout_ms; the buffer is bounded (buffer_memory) and send() blocks
 up to max_block_ms for space, then raises.
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 from mini_kafka import records
 from mini_kafka.client.cluster import ClusterView, parse_bootstrap
 from mini_kafka.client.runtime import Runtime
+from mini_kafka.client.transactions import TransactionState
 from mini_kafka.clock import SystemClock
 from mini_kafka.errors import KafkaError, KafkaTimeoutError
 from mini_kafka.partitioner import RoundRobin, partition_for_key
@@ -100,10 +106,13 @@ class Producer:
                  enable_idempotence: bool | None = None, retry_backoff_ms: int = 100,
                  delivery_timeout_ms: int = 120_000, request_timeout_ms: int = 30_000,
                  max_block_ms: int = 60_000, key_serializer=None, value_serializer=None,
-                 client_id: str | None = None):
+                 client_id: str | None = None, transactional_id: str | None = None,
+                 transaction_timeout_ms: int = 60_000):
         self.acks = _acks(acks)
         if enable_idempotence and self.acks != -1:
             raise ValueError("enable_idempotence=True needs acks='all' (as in Kafka)")
+        if transactional_id is not None and (self.acks != -1 or enable_idempotence is False):
+            raise ValueError("a transactional producer is idempotent: it needs acks='all'")
         self.idempotent = self.acks == -1 if enable_idempotence is None else enable_idempotence
         for name, value in (("linger_ms", linger_ms), ("batch_size", batch_size),
                             ("buffer_memory", buffer_memory),
@@ -135,6 +144,9 @@ class Producer:
         self._producer_id, self._producer_epoch = -1, -1
         self._next_sequence: dict[tuple[str, int], int] = {}
         self._wake = asyncio.Event()
+        self._txn = None if transactional_id is None else TransactionState(
+            self._view, transactional_id, transaction_timeout_ms, request_timeout_ms,
+            retry_backoff_ms)
         self._sender = self._runtime.submit(self._run_sender())
 
     # -- the public API -------------------------------------------------------------------
@@ -158,6 +170,10 @@ class Producer:
         elif not 0 <= partition < len(partitions):
             raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
                              f"{topic} has partitions 0..{len(partitions) - 1}, not {partition}")
+        if self._txn is not None:
+            self._check_in_transaction()
+            if (topic, partition) not in self._txn.partitions:
+                self._runtime.run(self._txn.add_partitions([(topic, partition)]))
         timestamp = timestamp_ms if timestamp_ms is not None else self.clock.wall_ms()
         size = RECORD_OVERHEAD_BYTES + len(key or b"") + len(value or b"")
         if headers:
@@ -202,6 +218,67 @@ class Producer:
 
     def partitions_for(self, topic: str) -> list[int]:
         return list(range(len(self._partitions(topic))))
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def _transactional(self) -> TransactionState:
+        if self._txn is None:
+            raise KafkaError("INVALID_TXN_STATE", "not a transactional producer: pass "
+                                                  "transactional_id=")
+        return self._txn
+
+    def _check_in_transaction(self) -> None:
+        if not self._transactional().in_transaction:
+            raise KafkaError("INVALID_TXN_STATE", "no transaction in progress: call "
+                                                  "begin_transaction() first")
+
+    def init_transactions(self) -> None:
+        """Register the transactional id: fences any older producer using it and aborts
+        the transaction it may have left open."""
+        txn = self._transactional()
+        self._runtime.run(txn.init())
+        self._producer_id, self._producer_epoch = txn.producer_id, txn.producer_epoch
+        self._next_sequence.clear()
+
+    def begin_transaction(self) -> None:
+        txn = self._transactional()
+        if txn.producer_id < 0:
+            raise KafkaError("INVALID_TXN_STATE", "call init_transactions() first")
+        if txn.in_transaction:
+            raise KafkaError("INVALID_TXN_STATE", "a transaction is already in progress")
+        txn.in_transaction = True
+
+    def send_offsets_to_transaction(self, offsets, group) -> None:
+        """Commit a consumer group's offsets as part of this transaction. `group` is a
+        group id, or a consumer's group_metadata() (then a zombie member is fenced)."""
+        self._check_in_transaction()
+        group = {"group_id": group} if isinstance(group, str) else dict(group)
+        normal = {}
+        for tp, value in offsets.items():
+            value = (value, "") if isinstance(value, int) else (value[0], value[1])
+            normal[tuple(tp)] = (int(value[0]), str(value[1]))
+        self._runtime.run(self._txn.send_offsets(normal, group))
+
+    def commit_transaction(self) -> None:
+        """Send everything, then commit; raises if any record of the transaction failed
+        (abort it then)."""
+        self._check_in_transaction()
+        self.flush()
+        if self._txn.failed is not None:
+            raise KafkaError("INVALID_TXN_STATE", f"a send in this transaction failed "
+                                                  f"({self._txn.failed}): abort it")
+        self._runtime.run(self._txn.end(commit=True))
+
+    def abort_transaction(self) -> None:
+        """Abort: nothing sent in the transaction is ever read by read_committed
+        consumers. The producer starts its next transaction in a new epoch."""
+        self._check_in_transaction()
+        try:
+            self.flush()
+        except KafkaError:
+            pass  # failed sends are what an abort is for
+        self._runtime.run(self._txn.end(commit=False))
+        self.init_transactions()  # sequences start over, clear of any failed batch
 
     # -- buffering (user threads) ---------------------------------------------------------
 
@@ -272,7 +349,7 @@ class Producer:
         return ready, next_check
 
     async def _dispatch(self, ready: list[_Batch]) -> None:
-        if self.idempotent and self._producer_id < 0:
+        if self.idempotent and self._producer_id < 0 and self._txn is None:
             try:
                 reply = await self._view.any_broker(ApiKey.INIT_PRODUCER_ID, {})
                 if reply.error != "NONE":
@@ -306,7 +383,8 @@ class Producer:
         batch.encoded = records.encode_batch(
             batch.records, producer_id=self._producer_id if self.idempotent else -1,
             producer_epoch=self._producer_epoch if self.idempotent else -1,
-            base_sequence=batch.base_sequence if self.idempotent else -1)
+            base_sequence=batch.base_sequence if self.idempotent else -1,
+            transactional=self._txn is not None)
 
     async def _produce(self, endpoint: str, batches: list[_Batch]) -> None:
         body = {"acks": self.acks, "timeout_ms": self.request_timeout_ms,
@@ -381,7 +459,9 @@ class Producer:
         if not batch.done.done():
             batch.done.set_exception(error)
         self._release(batch)
-        if self.idempotent and batch.base_sequence is not None:
+        if self._txn is not None:
+            self._txn.failed = error  # the transaction must abort; that starts a new epoch
+        elif self.idempotent and batch.base_sequence is not None:
             self._reset_sequences(error)
 
     def _reset_sequences(self, error: Exception) -> None:
