@@ -45,27 +45,47 @@ class _Connection:
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
         # A peer that dies closes its TCP connection: fail what waits on it at once, as
         # Kafka's clients do, instead of letting each request run out its timeout.
+        # A peer that is not listening at all refuses the connection: zmq retries it
+        # silently, so a request to a dead broker we never reached would wait out its
+        # whole timeout. Treat a refused connect like a dropped one.
         self._monitor = self.sock.get_monitor_socket(
-            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
-        self.down = False  # True from a dropped connection until it is re-established
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED)
+        self.down = False  # True from a dropped or refused connection until it is made
+        self.down_reason = ""
         self.sock.connect(endpoint)
         self._reader = asyncio.ensure_future(self._read_replies())
         self._watcher = asyncio.ensure_future(self._watch_disconnects())
 
-    async def send(self, frames: list[Any]) -> None:
-        """Send, waiting while the peer is unreachable (the caller bounds the wait)."""
+    async def send(self, frames: list[Any], reply: asyncio.Future) -> None:
+        """Send, waiting while the peer is unreachable (the caller bounds the wait).
+
+        The wait also ends when `reply` fails first: the connection dropped or was
+        refused, and the request will never go out on this socket."""
         if await self._faulted():
             return
-        await self.sock.send_multipart(frames, copy=False)
+        # pyzmq sends at once when it can and hands back a settled future.
+        sending = self.sock.send_multipart(frames, copy=False)
+        if not sending.done():
+            try:
+                await asyncio.wait([sending, reply], return_when=asyncio.FIRST_COMPLETED)
+            finally:  # given up on (reply failed, or the caller's timeout): never send late
+                if not sending.done():
+                    sending.cancel()
+            if sending.cancelled():
+                return
+        sending.result()
 
     async def send_now_or_drop(self, frames: list[Any]) -> bool:
         """Send only if the peer can take it now; for messages a protocol may lose."""
         if await self._faulted():
             return False
-        try:
-            self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
-        except zmq.Again:
+        sending = self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        if not sending.done():  # queued behind other sends; it goes out, or is dropped
+            sending.add_done_callback(lambda f: f.cancelled() or f.exception())
+            return True
+        if isinstance(sending.exception(), zmq.Again):
             return False
+        sending.result()
         return True
 
     async def _faulted(self) -> bool:
@@ -94,10 +114,15 @@ class _Connection:
         while True:
             event = parse_monitor_message(await self._monitor.recv_multipart())
             if event["event"] == zmq.EVENT_DISCONNECTED:
-                self.down = True
-                self.fail_pending(f"the connection to {self.peer} dropped")
+                self._went_down(f"the connection to {self.peer} dropped")
+            elif event["event"] == zmq.EVENT_CONNECT_RETRIED and not self.down:
+                self._went_down(f"{self.peer} refused the connection")
             elif event["event"] == zmq.EVENT_CONNECTED:
                 self.down = False
+
+    def _went_down(self, reason: str) -> None:
+        self.down, self.down_reason = True, reason
+        self.fail_pending(reason)
 
     def fail_pending(self, reason: str) -> None:
         for future in self.pending.values():
@@ -162,7 +187,7 @@ class Client:
                 await asyncio.sleep(self.retry_backoff_ms / 1000 * attempt)
             conn = self._conn(endpoint)
             if conn.down:  # fail fast; the caller backs off and may look elsewhere
-                last_problem = f"not connected to {conn.peer} (it went away)"
+                last_problem = f"not connected: {conn.down_reason}"
                 last_error = KafkaError(NETWORK_EXCEPTION, last_problem)
                 continue
             request_id = next(self._ids)
@@ -172,7 +197,7 @@ class Client:
             msg = Message(Kind.REQUEST, api, request_id, self.name, body or {}, payloads or [])
             try:
                 async with asyncio.timeout(timeout_s):
-                    await conn.send(encode(msg))
+                    await conn.send(encode(msg), future)
                     return await future
             except TimeoutError:
                 conn.pending.pop(request_id, None)

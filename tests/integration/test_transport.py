@@ -107,15 +107,39 @@ def test_handler_errors_become_error_replies():
 def test_timeout_when_nobody_answers_names_the_peer_and_attempts():
     ep = endpoint()
 
+    async def never_answer(request):
+        return None
+
     async def main():
-        client = Client("c", retries_max=2, retry_backoff_ms=1, peer_names={ep: "broker-9"})
-        try:
-            with pytest.raises(KafkaTimeoutError) as info:
-                await client.request(ep, ApiKey.STATUS, timeout_ms=50)
-        finally:
-            client.close()
+        async with serving(ep, never_answer):
+            client = Client("c", retries_max=2, retry_backoff_ms=1, peer_names={ep: "broker-9"})
+            try:
+                with pytest.raises(KafkaTimeoutError) as info:
+                    await client.request(ep, ApiKey.STATUS, timeout_ms=50)
+            finally:
+                client.close()
         assert "broker-9" in str(info.value) and "after 3 attempt(s)" in str(info.value)
         assert info.value.error.name == "REQUEST_TIMED_OUT" and info.value.retriable
+
+    run(main())
+
+
+def test_a_peer_that_is_not_listening_is_refused_at_once_not_timed_out():
+    ep = endpoint()
+
+    async def main():
+        client = Client("c", retries_max=2, retry_backoff_ms=1, peer_names={ep: "broker-9"})
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            with pytest.raises(KafkaError) as info:
+                await client.request(ep, ApiKey.STATUS, timeout_ms=20_000)
+        finally:
+            client.close()
+        assert info.value.error.name == "NETWORK_EXCEPTION" and info.value.retriable
+        assert "broker-9" in str(info.value) and "refused" in str(info.value)
+        # Well inside the 20 s request timeout: the refusal ended the wait, not the clock.
+        assert loop.time() - started < 10
 
     run(main())
 
