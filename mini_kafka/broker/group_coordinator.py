@@ -258,10 +258,15 @@ class GroupManager(InternalTopicOwner):
         wanted = _field(req.body, "partitions", list, None)
         keys = sorted(committed) if wanted is None else [
             (_field(w, "topic", str), _field(w, "partition", int)) for w in wanted]
+        # KIP-447: an offset a transaction may still change is unstable; the reader asks
+        # again, so a new owner never starts before a commit that is already decided.
+        unstable = {(t, i) for pending in self.pending_txn_offsets.values()
+                    for g, t, i in pending if g == group_id}
         return req.reply({"partitions": [
             {"topic": t, "partition": i, "offset": committed.get((t, i), (-1, ""))[0],
-             "metadata": committed.get((t, i), (-1, ""))[1]} for t, i in keys]},
-            sender=self.name)
+             "metadata": committed.get((t, i), (-1, ""))[1],
+             "error": "UNSTABLE_OFFSET_COMMIT" if (t, i) in unstable else "NONE"}
+            for t, i in keys]}, sender=self.name)
 
     async def describe_groups(self, req: Message) -> Message:
         out = []

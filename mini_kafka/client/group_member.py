@@ -206,12 +206,21 @@ class GroupMember:
 
     async def committed(self, tps: list[tuple[str, int]] | None
                         ) -> dict[tuple[str, int], tuple[int, str]]:
-        """Committed (offset, metadata) per partition; partitions with none are left out."""
-        answer = await self.call(ApiKey.OFFSET_FETCH, {
-            "group_id": self.group_id,
-            "partitions": None if tps is None else [{"topic": t, "partition": p}
-                                                    for t, p in tps]})
-        if answer["error"] != "NONE":
-            raise KafkaError(answer["error"], f"offsets of group {self.group_id!r}")
-        return {(r["topic"], r["partition"]): (r["offset"], r["metadata"])
-                for r in answer["partitions"] if r["offset"] >= 0}
+        """Committed (offset, metadata) per partition; partitions with none are left out.
+        Waits while a transaction may still change one (UNSTABLE_OFFSET_COMMIT)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout_ms / 1000
+        while True:
+            answer = await self.call(ApiKey.OFFSET_FETCH, {
+                "group_id": self.group_id,
+                "partitions": None if tps is None else [{"topic": t, "partition": p}
+                                                        for t, p in tps]})
+            if answer["error"] != "NONE":
+                raise KafkaError(answer["error"], f"offsets of group {self.group_id!r}")
+            errors = {r.get("error", "NONE") for r in answer["partitions"]} - {"NONE"}
+            if not errors:
+                return {(r["topic"], r["partition"]): (r["offset"], r["metadata"])
+                        for r in answer["partitions"] if r["offset"] >= 0}
+            if errors != {"UNSTABLE_OFFSET_COMMIT"} or loop.time() > deadline:
+                raise KafkaError(sorted(errors)[0], f"offsets of group {self.group_id!r}")
+            await asyncio.sleep(self.retry_backoff_ms / 1000)
