@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from mini_kafka.cli import chaos, cluster, console, group, perf, topic
@@ -20,8 +21,15 @@ def build_parser(prog: str = "mini-kafka") -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None, prog: str = "mini-kafka") -> int:
     args = build_parser(prog).parse_args(argv)
+    # SIGTERM ends a command the way Ctrl-C does (Kafka's tools run their shutdown hook):
+    # a console consumer leaves its group and commits instead of lingering as a member.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args) or 0
     except (ConfigError, KafkaError, RuntimeError, ValueError) as e:

@@ -186,3 +186,29 @@ def test_group_describe_shows_lag_and_reset_offsets_waits_for_an_idle_group(
     assert (after["CURRENT-OFFSET"], after["LAG"], after["CONSUMER-ID"]) == ("7", "143", "-")
     unknown = run("group", "describe", "nobody", *b)
     assert unknown.returncode == 1 and "does not exist" in unknown.stderr
+
+
+def test_a_console_consumer_stopped_with_sigterm_commits_and_leaves_its_group(
+        mini_kafka_cluster):
+    cluster = mini_kafka_cluster
+    b = ["--bootstrap-server", cluster.bootstrap]
+    create(cluster, "console", partitions=2)
+    fill(cluster, "console", per_partition=5, partitions=2)
+    consumer = subprocess.Popen(
+        [sys.executable, "-m", "mini_kafka.cli.main", "consume", "console", "--group", "cli",
+         "--from-beginning", *b], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: "Stable" in run("group", "describe", "cli", "--state", *b).stdout,
+                   timeout_s=30, what="the console consumer in a stable group")
+        consumer.terminate()
+        out, err = consumer.communicate(timeout=30)
+    finally:
+        consumer.kill()
+        consumer.wait()
+    assert consumer.returncode == 0, err
+    assert len(out.split()) == 10 and "Processed a total of 10 messages" in err
+    # Gone at once, not after its session timeout, and everything it read is committed.
+    assert "Empty" in run("group", "describe", "cli", "--state", *b).stdout
+    lag = [line for line in run("group", "describe", "cli", *b).stdout.splitlines()
+           if line.startswith("cli ")]
+    assert [line.split()[3:6] for line in lag] == [["5", "5", "0"]] * 2
