@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import time
 
 from launcher import Cluster
-from mini_kafka.cli.common import CliError
+from mini_kafka.cli import chaos_run
+from mini_kafka.cli.common import parse_duration_s
 
-DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)(?P<unit>ms|s|m)?$")
 NODE_HELP = "a node: broker-2, coordinator-1, controller, or leader-of TOPIC/PARTITION"
-
-
-def parse_duration_s(text: str) -> float:
-    match = DURATION.match(text.strip())
-    if not match:
-        raise CliError(f"duration {text!r}: expected e.g. 500ms, 5s or 2m")
-    return float(match["n"]) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[match["unit"]]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     heal.set_defaults(func=cmd_heal)
     for p in (kill, pause, resume, restart, part, delay, loss, heal):
         p.add_argument("--config", default="cluster.yaml", help="cluster config (cluster.yaml)")
+    chaos_run.register(cmds)
 
 
 def _target(args) -> tuple[Cluster, str]:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 from pathlib import Path
 
 from mini_kafka.config import load_config
 
+DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)(?P<unit>ms|s|m)?$")
+
 
 class CliError(RuntimeError):
     """A bad command line: printed as `error: ...`, exit code 1."""
+
+
+def parse_duration_s(text: str) -> float:
+    match = DURATION.match(text.strip())
+    if not match:
+        raise CliError(f"duration {text!r}: expected e.g. 500ms, 5s or 2m")
+    return float(match["n"]) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[match["unit"]]
 
 
 def add_bootstrap(parser: argparse.ArgumentParser) -> None:

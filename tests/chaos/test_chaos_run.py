@@ -1,0 +1,64 @@
+"""The chaos runner end to end on a real cluster: a seeded run within N-1 is valid with
+nothing lost; acks=1 under a partitioned leader shows the loss it permits."""
+
+from __future__ import annotations
+
+import pytest
+
+from launcher.chaos_runner import ChaosRun, RunSettings
+from launcher.history import History, load
+from launcher.nemesis import FAULT_KINDS, Fault, NemesisSettings, plan
+from launcher.workload import WorkloadSettings
+
+pytestmark = pytest.mark.chaos
+
+SEED = 2  # its 40 s schedule holds every fault kind: kill, pause, partition, coordinator
+
+
+def test_a_seeded_run_within_n_minus_1_is_valid_with_nothing_lost(
+        mini_kafka_cluster_factory, tmp_path):
+    cluster = mini_kafka_cluster_factory()
+    settings = RunSettings(seed=SEED, nemesis=NemesisSettings(40, 2, 3, FAULT_KINDS),
+                           replication_factor=3, min_insync_replicas=2)
+    history = History(tmp_path / f"chaos-{SEED}.jsonl")
+    run = ChaosRun(cluster, settings, history)
+    try:
+        verdict = run.run()
+    finally:
+        run.stop()
+        history.close()
+    assert verdict.valid, verdict.anomalies
+    f = verdict.figures
+    assert f["acknowledged"] > 3000 and f["indeterminate"] == 0
+    assert f["read_after_healing"] >= f["acknowledged"]  # plus any whose ack was lost
+    # The same seed gave the same schedule, and every planned fault was injected.
+    planned = plan(SEED, settings.nemesis, ["broker-1", "broker-2", "broker-3"],
+                   ["coordinator-1", "coordinator-2", "coordinator-3"])
+    events = load(tmp_path / f"chaos-{SEED}.jsonl")
+    started = [(e["kind"], e["target"]) for e in events
+               if e["type"] == "fault" and e["phase"] == "start"]
+    assert started == [(p.kind, p.target) for p in planned]
+    assert {kind for kind, _ in started} == set(FAULT_KINDS)
+    assert all(fault["recovery_s"] is not None for fault in f["faults"])
+
+
+def test_acks_1_with_its_leader_cut_off_loses_acknowledged_writes_and_says_so(
+        mini_kafka_cluster_factory, tmp_path):
+    cluster = mini_kafka_cluster_factory()
+    settings = RunSettings(seed=0, nemesis=NemesisSettings(12, 1, 6, ("partition",)),
+                           workload=WorkloadSettings(acks="1", consumers=1),
+                           min_insync_replicas=1, stay_within_n_minus_1=False)
+    history = History(tmp_path / "acks1.jsonl")
+    # The leader of partition 0 is cut off from every other node for 6 s; it keeps
+    # acknowledging acks=1 writes nobody else can copy while a new leader takes over.
+    cut = [Fault(1, 2.0, "partition", "leader-of chaos/0", 6.0)]
+    run = ChaosRun(cluster, settings, history, schedule=cut)
+    try:
+        verdict = run.run()
+    finally:
+        run.stop()
+        history.close()
+    assert not verdict.valid
+    lost = verdict.anomaly("lost")
+    assert lost is not None and lost.count > 0, verdict.anomalies
+    assert all(e["partition"] is not None for e in lost.examples)
