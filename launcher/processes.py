@@ -6,6 +6,7 @@ zombie (exited, not yet reaped) counts as dead.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 import psutil
 
 from mini_kafka.config import NodeSpec
+
+PROFILE_DIR_ENV = "MINI_KAFKA_PROFILE_DIR"
 
 
 @dataclass
@@ -69,9 +72,14 @@ def spawn(spec: NodeSpec, config_path: Path, data_dir: Path) -> NodeProcess:
     node_dir = data_dir / spec.name
     node_dir.mkdir(parents=True, exist_ok=True)
     out = open(log_path(data_dir, spec.name), "ab")  # crashes before logging starts land here
+    # MINI_KAFKA_PROFILE_DIR=DIR runs each node under cProfile, written to DIR/<node>.prof
+    # when it stops cleanly: how the perf work finds where a broker's time goes.
+    profile_dir = os.environ.get(PROFILE_DIR_ENV)
+    profiler = ["-m", "cProfile", "-o", str(Path(profile_dir) / f"{spec.name}.prof")] \
+        if profile_dir else []
     try:
         popen = subprocess.Popen(
-            [sys.executable, "-m", f"mini_kafka.{spec.role}", "--id", str(spec.id),
+            [sys.executable, *profiler, "-m", f"mini_kafka.{spec.role}", "--id", str(spec.id),
              "--config", str(config_path)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mini_kafka.cli.common import CliError, add_bootstrap, bootstrap, client_kwargs, parse_pairs
@@ -38,8 +39,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     consume.add_argument("--topic", required=True)
     consume.add_argument("--messages", type=int, required=True)
     consume.add_argument("--timeout-ms", type=int, default=60_000)
+    consume.add_argument("--group", help="consume as a member of this group (committing)")
     consume.set_defaults(func=cmd_consume)
     add_bootstrap(consume)
+
+    e2e = cmds.add_parser("e2e", help="end-to-end latency, producer send -> consumer receive")
+    e2e.add_argument("--topic", required=True)
+    e2e.add_argument("--throughput", type=float, required=True, help="records/s")
+    e2e.add_argument("--duration", default="10s", help="e.g. 10s")
+    e2e.add_argument("--record-size", type=int, default=100)
+    e2e.add_argument("--acks", default="1", choices=["all", "-1", "0", "1"])
+    e2e.set_defaults(func=cmd_e2e)
+    add_bootstrap(e2e)
+
+    ceil = cmds.add_parser("ceiling", help="raw ZeroMQ between two processes: the "
+                                           "transport's ceiling on this machine")
+    ceil.add_argument("--record-size", type=int, default=100)
+    ceil.add_argument("--batch-bytes", type=int, default=16384)
+    ceil.add_argument("--repeats", type=int, default=3)
+    ceil.set_defaults(func=cmd_ceiling)
+
+    bench = cmds.add_parser("bench", help="every scenario on a fresh cluster: one table "
+                                          "with the ceiling and Kafka's figures")
+    bench.add_argument("--config", default="cluster.yaml",
+                       help="the cluster to copy; it runs on free ports in a temporary "
+                            "directory")
+    bench.add_argument("--num-records", type=int, default=200_000)
+    bench.add_argument("--markdown", action="store_true", help="only the table, for README")
+    bench.set_defaults(func=cmd_bench)
 
 
 def cmd_produce(args) -> int:
@@ -65,7 +92,8 @@ def cmd_consume(args) -> int:
 
     if args.messages < 1:
         raise CliError("--messages must be at least 1")
-    result = clients.consume(bootstrap(args), args.topic, args.messages, args.timeout_ms / 1000)
+    result = clients.consume(bootstrap(args), args.topic, args.messages, args.timeout_ms / 1000,
+                             group_id=args.group)
     print(result.kafka_lines())
     if result.records < args.messages:
         print(f"error: only {result.records} of {args.messages} messages within "
@@ -93,4 +121,66 @@ def cmd_storage(args) -> int:
     print(f"{args.num_records} records of {args.record_size} bytes in batches of "
           f"{args.batch_records}; medians of {args.repeats} runs")
     print(storage.format_figures(figures))
+    return 0
+
+
+def _free_endpoint() -> str:
+    from launcher.ports import free_ports
+
+    return f"tcp://127.0.0.1:{free_ports('127.0.0.1', 1)[0]}"
+
+
+def cmd_e2e(args) -> int:
+    from mini_kafka.cli.common import parse_duration_s
+    from mini_kafka.perf import e2e
+
+    if args.throughput <= 0:
+        raise CliError("--throughput must be positive")
+    result = e2e.run(bootstrap(args), args.topic, args.throughput,
+                     parse_duration_s(args.duration), args.record_size, acks=args.acks)
+    print(result.lines())
+    return 0 if result.received == result.sent else 1
+
+
+def cmd_ceiling(args) -> int:
+    from mini_kafka.perf import ceiling
+
+    if args.record_size < 1 or args.batch_bytes < args.record_size or args.repeats < 1:
+        raise CliError("--record-size at least 1, --batch-bytes at least the record size, "
+                       "--repeats at least 1")
+    print(ceiling.median_of(_free_endpoint, args.record_size, args.batch_bytes,
+                            args.repeats).line())
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from launcher import Cluster
+    from mini_kafka.config import load_config
+    from mini_kafka.perf import bench
+
+    if args.num_records < 3:
+        raise CliError("--num-records must be at least 3")
+    base = load_config(args.config)
+    with tempfile.TemporaryDirectory(prefix="mini-kafka-bench-") as tmp:
+        def fresh_cluster():
+            config = base.to_dict()
+            config["cluster"]["data_dir"] = str(Path(tmp) / "logs")
+            config["coordinators"]["base_port"] = config["brokers"]["base_port"] = 0
+            return Cluster(config).start()
+
+        settings = bench.BenchSettings(records=args.num_records,
+                                       large_records=max(3, args.num_records // 5))
+        quiet = open(os.devnull, "w") if args.markdown else sys.stdout  # noqa: SIM115
+        try:
+            rows = bench.run(fresh_cluster, settings, _free_endpoint, out=quiet)
+        finally:
+            if quiet is not sys.stdout:
+                quiet.close()
+    if not args.markdown:
+        print()
+    print(f"{bench.machine()}; {args.num_records:,} records per producer scenario")
+    print(bench.format_table(rows))
     return 0

@@ -99,9 +99,11 @@ class ConsumeResult:
     bytes: int
     start: float
     end: float
+    rebalance_s: float = 0.0  # joining the group, before the first fetch
 
     def kafka_lines(self) -> str:
         seconds = max(self.end - self.start, 1e-9)
+        fetch_s = max(seconds - self.rebalance_s, 1e-9)
         mb = self.bytes / 1024 / 1024
 
         def stamp(t):
@@ -111,25 +113,34 @@ class ConsumeResult:
         return ("start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, "
                 "nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n"
                 f"{stamp(self.start)}, {stamp(self.end)}, {mb:.4f}, {mb / seconds:.4f}, "
-                f"{self.records}, {self.records / seconds:.4f}, 0, {seconds * 1000:.0f}, "
-                f"{mb / seconds:.4f}, {self.records / seconds:.4f}")
+                f"{self.records}, {self.records / seconds:.4f}, {self.rebalance_s * 1000:.0f}, "
+                f"{fetch_s * 1000:.0f}, {mb / fetch_s:.4f}, {self.records / fetch_s:.4f}")
 
     @property
     def records_per_s(self) -> float:
         return self.records / max(self.end - self.start, 1e-9)
 
 
-def consume(bootstrap: str, topic: str, messages: int, timeout_s: float = 60.0) -> ConsumeResult:
-    """Read `messages` records from the beginning of every partition of `topic`."""
+def consume(bootstrap: str, topic: str, messages: int, timeout_s: float = 60.0,
+            group_id: str | None = None) -> ConsumeResult:
+    """Read `messages` records from the beginning of every partition of `topic` (or from
+    the group's committed offsets, as a member of `group_id`)."""
     with Consumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                  max_partition_fetch_bytes=4 * 1024 * 1024) as consumer:
-        consumer.assign([TopicPartition(topic, p)
-                         for p in sorted(consumer.partitions_for_topic(topic))])
+                  max_partition_fetch_bytes=4 * 1024 * 1024, group_id=group_id) as consumer:
+        partitions = sorted(consumer.partitions_for_topic(topic))  # unknown topic: fails here
+        if group_id is None:
+            consumer.assign([TopicPartition(topic, p) for p in partitions])
+        else:
+            consumer.subscribe([topic])
         count = size = 0
         start = time.time()
+        joined = None if group_id is not None else start
         deadline = time.monotonic() + timeout_s
         while count < messages and time.monotonic() < deadline:
             for recs in consumer.poll(1000).values():
                 count += len(recs)
                 size += sum(len(r.value or b"") for r in recs)
-        return ConsumeResult(min(count, messages), size, start, time.time())
+            if joined is None and consumer.assignment():
+                joined = time.time()
+        return ConsumeResult(min(count, messages), size, start, time.time(),
+                             (joined or start) - start)

@@ -1,0 +1,78 @@
+"""`mini-kafka perf e2e`: end-to-end latency, producer send -> consumer receive.
+
+Producer and consumer run in this one process, so each record carries its send time
+(this process's monotonic clock) in its first 8 bytes and the consumer subtracts. The
+producer is paced to a fixed rate (as Kafka's EndToEndLatency tool is run at a fixed
+rate) with linger 0: the figure is the latency of the path, not of batching.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+from mini_kafka.client import Consumer, Producer, TopicPartition
+
+STAMP = struct.Struct(">d")
+
+
+@dataclass
+class LatencyResult:
+    sent: int
+    received: int
+    latencies_ms: list[float]
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms) or [0.0]
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+    def lines(self) -> str:
+        lat = self.latencies_ms or [0.0]
+        return (f"{self.received} of {self.sent} records received; end-to-end latency: "
+                f"avg {sum(lat) / len(lat):.2f} ms, 50th {self.percentile(0.5):.2f} ms, "
+                f"95th {self.percentile(0.95):.2f} ms, 99th {self.percentile(0.99):.2f} ms, "
+                f"99.9th {self.percentile(0.999):.2f} ms, max {max(lat):.2f} ms")
+
+
+def run(bootstrap: str, topic: str, throughput: float, duration_s: float,
+        record_size: int = 100, acks="1", settle_timeout_s: float = 30.0) -> LatencyResult:
+    if record_size < STAMP.size:
+        raise ValueError(f"record size {record_size}: at least {STAMP.size} bytes (the "
+                         "send time travels in the record)")
+    padding = b"x" * (record_size - STAMP.size)
+    total = max(1, int(throughput * duration_s))
+    latencies: list[float] = []
+    with Consumer(bootstrap_servers=bootstrap, auto_offset_reset="latest",
+                  fetch_max_wait_ms=100) as consumer, \
+            Producer(bootstrap, acks=acks, linger_ms=0) as producer:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.position(tp)  # pin "latest" now, before the first send
+        done = threading.Event()
+
+        def send_all() -> None:
+            began = time.monotonic()
+            for i in range(total):
+                ahead_s = i / throughput - (time.monotonic() - began)
+                if ahead_s > 0:
+                    time.sleep(ahead_s)  # pacing: the rate is the scenario
+                producer.send(topic, STAMP.pack(time.monotonic()) + padding)
+            producer.flush()
+            done.set()
+
+        sender = threading.Thread(target=send_all, name="e2e-producer", daemon=True)
+        sender.start()
+        deadline = None
+        while len(latencies) < total:
+            if done.is_set() and deadline is None:
+                deadline = time.monotonic() + settle_timeout_s
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            for records in consumer.poll(100).values():
+                now = time.monotonic()
+                latencies += [(now - STAMP.unpack_from(r.value)[0]) * 1000 for r in records]
+        sender.join()
+    return LatencyResult(total, len(latencies), latencies)
