@@ -220,3 +220,14 @@ def test_foreground_up_stops_everything_on_ctrl_c_even_with_a_node_dead(config_f
     assert "running in the foreground" in out and "cluster down" in out
     assert not [p for p in pids if psutil.pid_exists(p)
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_nodes_run_under_cprofile_when_asked(mini_kafka_cluster_factory, tmp_path, monkeypatch):
+    from launcher.processes import PROFILE_DIR_ENV
+
+    monkeypatch.setenv(PROFILE_DIR_ENV, str(tmp_path / "profiles"))
+    (tmp_path / "profiles").mkdir()
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
+    cluster.stop()  # a clean stop writes each node's profile
+    assert sorted(p.name for p in (tmp_path / "profiles").iterdir()) == \
+        ["broker-1.prof", "coordinator-1.prof"]
