@@ -115,6 +115,7 @@ class Consumer:
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._buffered: list[ConsumerRecord] = []
+        self._fetches: dict[str, asyncio.Future] = {}  # leader endpoint -> fetch in flight
         self._subscription: list[str] = []
         self._on_assign = self._on_revoke = None
         self._closed = False
@@ -254,6 +255,10 @@ class Consumer:
                 return got
 
     async def _fetch_once(self, max_wait_ms: int) -> list[ConsumerRecord]:
+        """One fetch in flight per leader at a time; return as soon as any answers. A
+        leader with nothing new must not hold back the records another one just sent
+        (Kafka's fetcher too sends to each node on its own); its long poll stays in
+        flight and is collected by a later poll."""
         by_leader: dict[str, list[TopicPartition]] = {}
         missing_leader = False
         for tp in self._assigned:
@@ -264,23 +269,33 @@ class Consumer:
             by_leader.setdefault(leader[1], []).append(tp)
         if missing_leader:
             await self._refresh()
-        if not by_leader:
+        for endpoint, tps in by_leader.items():
+            if endpoint not in self._fetches:
+                sent = {tp: self._positions[tp] for tp in tps}
+                self._fetches[endpoint] = asyncio.ensure_future(
+                    self._fetch_from(endpoint, sent, max_wait_ms))
+        if not self._fetches:
             await asyncio.sleep(min(max_wait_ms, self.retry_backoff_ms) / 1000)
             return []
-        results = await asyncio.gather(*(self._fetch_from(endpoint, tps, max_wait_ms)
-                                         for endpoint, tps in by_leader.items()))
-        return [r for batch in results for r in batch]
+        await asyncio.wait(self._fetches.values(), timeout=max_wait_ms / 1000,
+                           return_when=asyncio.FIRST_COMPLETED)
+        out = []
+        for endpoint, task in list(self._fetches.items()):
+            if task.done():
+                del self._fetches[endpoint]
+                out += task.result()
+        return out
 
-    async def _fetch_from(self, endpoint: str, tps: list[TopicPartition],
+    async def _fetch_from(self, endpoint: str, sent: dict[TopicPartition, int],
                           max_wait_ms: int) -> list[ConsumerRecord]:
-        leaders = {tp: self._view.topics[tp.topic][tp.partition].leader_epoch for tp in tps}
+        leaders = {tp: self._view.topics[tp.topic][tp.partition].leader_epoch for tp in sent}
         body = {"replica_id": -1, "max_wait_ms": max_wait_ms, "min_bytes": self.fetch_min_bytes,
                 "max_bytes": self.fetch_max_bytes, "isolation_level": int(self.read_committed),
                 "partitions": [{"topic": tp.topic, "partition": tp.partition,
-                                "fetch_offset": self._positions[tp],
+                                "fetch_offset": offset,
                                 "current_leader_epoch": leaders[tp],
                                 "partition_max_bytes": self.max_partition_fetch_bytes}
-                               for tp in tps]}
+                               for tp, offset in sent.items()]}
         try:
             reply = await self._view.request(endpoint, ApiKey.FETCH, body,
                                              timeout_ms=max_wait_ms + self.request_timeout_ms)
@@ -290,6 +305,8 @@ class Consumer:
         out = []
         for result in reply.body.get("partitions", []):
             tp = TopicPartition(result["topic"], result["partition"])
+            if tp not in self._assigned or self._positions.get(tp) != sent.get(tp):
+                continue  # reassigned or sought while the fetch was out: a stale answer
             error = result.get("error", "NONE")
             if error == "OFFSET_OUT_OF_RANGE":
                 self._out_of_range(tp, result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from launcher import chaos
@@ -247,3 +249,25 @@ def test_a_stuck_cluster_blocks_send_then_expires_records(mini_kafka_cluster_fac
     finally:
         cluster.resume("broker-1")
         producer.close(10)
+
+
+def test_a_record_is_handed_out_without_waiting_for_idle_leaders_long_polls(
+        mini_kafka_cluster_factory):
+    # Brokers hold a long poll up to their request timeout: make that 30 s.
+    cluster = mini_kafka_cluster_factory(overrides={"timeouts": {"request_timeout_ms": 30_000}})
+    with Admin(cluster.bootstrap) as admin:
+        admin.create_topics([NewTopic("quiet", 3, 3)])
+    leaders = {p["leader"] for p in cluster.metadata().topic_partitions("quiet")}
+    assert len(leaders) == 3, "each partition led by another broker"
+    # Long polls of 30 s: partitions 1 and 2 stay empty, so their leaders hold their
+    # fetches the whole time. The record on partition 0 must not wait for them.
+    with Consumer(bootstrap_servers=cluster.bootstrap, auto_offset_reset="earliest",
+                  fetch_max_wait_ms=30_000, request_timeout_ms=5_000) as consumer, \
+            Producer(cluster.bootstrap) as producer:
+        consumer.assign([TopicPartition("quiet", p) for p in range(3)])
+        producer.send("quiet", b"hello", partition=0).get(10)
+        began = time.monotonic()
+        polled = consumer.poll(60_000)
+        waited_s = time.monotonic() - began
+    assert [r.value for recs in polled.values() for r in recs] == [b"hello"]
+    assert waited_s < 15, f"held {waited_s:.1f} s behind the idle leaders' long polls"
