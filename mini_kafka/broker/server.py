@@ -111,6 +111,10 @@ class BrokerRole:
                 await self._heartbeat()
             except KafkaError as e:
                 log.warning("session with the controller: %s", e)
+            except AssertionError:
+                raise
+            except Exception:  # a bug in one step must not silently end the session
+                log.exception("session with the controller: unexpected error")
             await asyncio.sleep(interval_s)
 
     async def _register(self) -> None:
@@ -143,6 +147,12 @@ class BrokerRole:
                                                             t.metadata_poll_max_wait_ms)
             except KafkaError as e:
                 log.info("metadata poll: %s", e)
+                await asyncio.sleep(self.config.limits.retry_backoff_ms / 1000)
+                continue
+            except AssertionError:
+                raise
+            except Exception:  # never stop following metadata: a stale broker is a zombie
+                log.exception("metadata poll: unexpected error")
                 await asyncio.sleep(self.config.limits.retry_backoff_ms / 1000)
                 continue
             if reply.error != "NONE":

@@ -52,6 +52,7 @@ class _Connection:
             zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED)
         self.down = False  # True from a dropped or refused connection until it is made
         self.down_reason = ""
+        self.closed = False
         self.sock.connect(endpoint)
         self._reader = asyncio.ensure_future(self._read_replies())
         self._watcher = asyncio.ensure_future(self._watch_disconnects())
@@ -132,6 +133,10 @@ class _Connection:
         self.pending.clear()
 
     def close(self, reason: str) -> None:
+        """Idempotent: requests timing out together may each try to recycle it."""
+        if self.closed:
+            return
+        self.closed = True
         self._reader.cancel()
         self._watcher.cancel()
         self.sock.disable_monitor()

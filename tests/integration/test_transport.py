@@ -124,6 +124,31 @@ def test_timeout_when_nobody_answers_names_the_peer_and_attempts():
     run(main())
 
 
+def test_requests_timing_out_together_on_one_connection_all_time_out_cleanly():
+    ep = endpoint()
+
+    async def never_answer(request):
+        return None
+
+    async def main():
+        async with serving(ep, never_answer):
+            client = Client("c", retries_max=0, peer_names={ep: "broker-9"})
+            try:
+                # Each finds the connection silent and recycles it; the second must not
+                # trip over the socket the first already closed.
+                results = await asyncio.gather(
+                    *(client.request(ep, ApiKey.STATUS, timeout_ms=100) for _ in range(5)),
+                    return_exceptions=True)
+            finally:
+                client.close()
+        # Timed out, or failed at once when another recycled the silent connection: a
+        # retriable Kafka error either way, never a raw socket error.
+        assert all(isinstance(r, KafkaError) and r.retriable for r in results), results
+        assert any(isinstance(r, KafkaTimeoutError) for r in results)
+
+    run(main())
+
+
 def test_a_peer_that_is_not_listening_is_refused_at_once_not_timed_out():
     ep = endpoint()
 
