@@ -73,9 +73,12 @@ class ControllerClient:
             try:
                 reply = await self.client.request(endpoint, api, body, retries=0,
                                                   timeout_ms=self.attempt_timeout_ms)
-            except KafkaTimeoutError as e:
+            except KafkaError as e:
+                if not e.retriable:
+                    raise
                 last = e.message
-                self._leader = None  # rediscover: it may have died
+                self._leader = None  # rediscover: it may have died (timeout, refused, dropped)
+                await asyncio.sleep(self.retry_backoff_ms / 1000)
                 continue
             if reply.error != "NOT_CONTROLLER":
                 return reply
@@ -101,8 +104,9 @@ class ControllerClient:
                 endpoint, ApiKey.METADATA_POLL,
                 {"after_offset": after_offset, "max_wait_ms": max_wait_ms},
                 retries=0, timeout_ms=max_wait_ms + self.attempt_timeout_ms)
-        except KafkaTimeoutError:
-            self._reader = self._next(endpoint)
+        except KafkaError as e:
+            if e.retriable:  # silent, refused or dropped: read from the next one
+                self._reader = self._next(endpoint)
             raise
 
     async def read_metadata(self, *, endpoint: str | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mini_kafka.errors import KafkaError
@@ -27,6 +29,24 @@ def test_killing_the_controller_elects_another_and_writes_resume(mini_kafka_clus
     wait_until(lambda: len({(i["term"], i["commit_index"])
                             for i in coordinator_infos(cluster).values()}) == 1,
                what="the restarted coordinator to converge")
+
+
+def test_brokers_keep_their_sessions_when_the_controller_dies(mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=3)
+    first = wait_until(cluster.controller, what="a controller")
+    epochs = {b: info["epoch"] for b, info in cluster.metadata(linearizable=True).brokers.items()}
+    cluster.kill(first)  # and it stays dead: brokers must find the new controller
+    wait_until(lambda: (c := cluster.controller()) and c != first, timeout_s=10,
+               what="a new controller")
+    session_s = cluster.config.timeouts.broker_session_timeout_ms / 1000
+    deadline = time.monotonic() + 3 * session_s  # observe: nobody may miss a session
+    while time.monotonic() < deadline:
+        brokers = cluster.metadata(linearizable=True).brokers
+        fenced = [b for b, info in brokers.items() if info["fenced"]]
+        assert not fenced, f"brokers {fenced} lost their session to the new controller"
+        time.sleep(0.1)  # sampling the window, not waiting for a condition
+    assert {b: i["epoch"] for b, i in cluster.metadata(linearizable=True).brokers.items()} \
+        == epochs, "no broker had to register again"
 
 
 def test_without_a_majority_writes_stop_but_committed_reads_are_served(
