@@ -97,6 +97,7 @@ class Node:
         stopping = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
         limits = self.config.limits
         server = Server(self.name, self.spec.endpoint, self.dispatch, faults=self.faults,
                         inflight_requests_max=limits.server_inflight_requests_max,
@@ -120,6 +121,17 @@ class Node:
             server.close()
             self.client.close()
         log.info("%s stopped cleanly", self.name)
+
+
+def dump_tasks() -> None:
+    """`kill -USR1 <pid>` writes every asyncio task's stack to the node's log: what a
+    stuck node is waiting for (py-spy shows threads, not coroutines)."""
+    tasks = asyncio.all_tasks()
+    log.warning("SIGUSR1: %d asyncio tasks", len(tasks))
+    for task in tasks:
+        frames = task.get_stack()
+        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        log.warning("task %s: %s", task.get_name(), where or "(not started)")
 
 
 def setup_logging(path) -> None:

@@ -231,3 +231,16 @@ def test_nodes_run_under_cprofile_when_asked(mini_kafka_cluster_factory, tmp_pat
     cluster.stop()  # a clean stop writes each node's profile
     assert sorted(p.name for p in (tmp_path / "profiles").iterdir()) == \
         ["broker-1.prof", "coordinator-1.prof"]
+
+
+def test_sigusr1_writes_every_asyncio_task_of_a_node_to_its_log(mini_kafka_cluster_factory):
+    import signal
+
+    from launcher.processes import log_path
+
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
+    cluster.nodes["broker-1"].signal(signal.SIGUSR1)
+    path = log_path(cluster.data_dir, "broker-1")
+    wait_until(lambda: "_follow_metadata" in path.read_text(), timeout_s=10,
+               what="the task dump in broker-1's log")
+    assert "asyncio tasks" in path.read_text()
