@@ -50,36 +50,41 @@ class RecordMetadata:
 
 
 class FutureRecordMetadata:
-    """One record's outcome: a view onto its batch's future (one real future per batch;
-    one per record cost a quarter of send())."""
+    """One record's outcome: a view onto its batch (one real future per batch; one per
+    record cost a quarter of send()). Callbacks wait in the batch's own list under a
+    plain lock: registering one per record through concurrent.futures cost as much again."""
 
-    __slots__ = ("_batch", "_topic", "_partition", "_index", "_timestamp")
+    __slots__ = ("_batch", "_index", "_timestamp")
 
-    def __init__(self, batch_future: concurrent.futures.Future, topic: str, partition: int,
-                 index: int, timestamp: int):
-        self._batch, self._topic, self._partition = batch_future, topic, partition
-        self._index, self._timestamp = index, timestamp
+    def __init__(self, batch: _Batch, index: int, timestamp: int):
+        self._batch, self._index, self._timestamp = batch, index, timestamp
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
-        base = self._batch.result(timeout)
-        return RecordMetadata(self._topic, self._partition,
+        base = self._batch.done.result(timeout)
+        return RecordMetadata(self._batch.topic, self._batch.partition,
                               base + self._index if base >= 0 else -1, self._timestamp)
 
     get = result  # kafka-python's name
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        return self._batch.exception(timeout)
+        return self._batch.done.exception(timeout)
 
     def done(self) -> bool:
-        return self._batch.done()
+        return self._batch.done.done()
 
     def add_done_callback(self, fn) -> None:
-        self._batch.add_done_callback(lambda _: fn(self))
+        """fn(this future) once the record is acknowledged or failed; at once if it is."""
+        batch = self._batch
+        with batch.callbacks_lock:
+            if batch.callbacks is not None:
+                batch.callbacks.append((fn, self))
+                return
+        fn(self)
 
 
 class _Batch:
     __slots__ = ("topic", "partition", "records", "done", "size", "created_s", "encoded",
-                 "base_sequence", "attempts", "retry_at_s")
+                 "base_sequence", "attempts", "retry_at_s", "callbacks", "callbacks_lock")
 
     def __init__(self, topic: str, partition: int, created_s: float):
         self.topic, self.partition = topic, partition
@@ -91,6 +96,18 @@ class _Batch:
         self.base_sequence: int | None = None
         self.attempts = 0
         self.retry_at_s = 0.0
+        self.callbacks: list | None = []  # None once they have run
+        self.callbacks_lock = threading.Lock()
+        self.done.add_done_callback(self._run_callbacks)
+
+    def _run_callbacks(self, _future) -> None:
+        with self.callbacks_lock:
+            callbacks, self.callbacks = self.callbacks, None
+        for fn, record_future in callbacks:
+            try:
+                fn(record_future)
+            except Exception:  # as concurrent.futures does: one bad callback stops none
+                log.exception("a send callback raised")
 
 
 def _acks(value) -> int:
@@ -134,7 +151,10 @@ class Producer:
                                  request_timeout_ms=request_timeout_ms,
                                  retry_backoff_ms=retry_backoff_ms)
         self._runtime = Runtime(self.client_id)
-        self._lock = threading.Condition()
+        # The condition's own lock, taken directly on the per-record path: a Condition's
+        # `with` is a Python-level call, the RLock's is not.
+        self._mutex = threading.RLock()
+        self._lock = threading.Condition(self._mutex)
         self._queues: dict[tuple[str, int], collections.deque[_Batch]] = {}
         self._in_flight: set[tuple[str, int]] = set()
         self._buffered = 0
@@ -290,7 +310,7 @@ class Producer:
 
     def _enqueue(self, topic, partition, record, size) -> FutureRecordMetadata:
         wake = False
-        with self._lock:
+        with self._mutex:
             if self._buffered + size > self.buffer_memory and self._buffered and \
                     not self._lock.wait_for(
                         lambda: self._buffered + size <= self.buffer_memory
@@ -303,8 +323,7 @@ class Producer:
                 queue.append(_Batch(topic, partition, self.clock.monotonic_ms() / 1000))
                 wake = len(queue) == 1 or len(queue) == 2  # a linger starts / a batch filled
             batch = queue[-1]
-            future = FutureRecordMetadata(batch.done, topic, partition, len(batch.records),
-                                          record[2])
+            future = FutureRecordMetadata(batch, len(batch.records), record[2])
             batch.records.append(record)
             batch.size += size
             self._buffered += size
