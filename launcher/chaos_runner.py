@@ -145,7 +145,7 @@ class ChaosRun:
         parts = self._partitions()
         if fault.kind not in BROKER_FAULTS:
             return [p["partition"] for p in parts]
-        broker_id = int(fault.target.rsplit("-", 1)[1])
+        broker_id = self.cluster.config.node(fault.target).id
         return [p["partition"] for p in parts if broker_id in p["replicas"]]
 
     # -- healing and convergence ----------------------------------------------------------
@@ -163,8 +163,7 @@ class ChaosRun:
 
     def await_converged(self, timeout_s: float) -> bool:
         """Every broker unfenced, every partition led and fully in sync."""
-        brokers = {int(s.name.rsplit("-", 1)[1]) for s in self.cluster.config.nodes
-                   if s.role == "broker"}
+        brokers = {s.id for s in self.cluster.config.nodes if s.role == "broker"}
 
         def converged() -> bool:
             image = self.cluster.metadata()

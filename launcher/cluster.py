@@ -83,6 +83,16 @@ class Cluster:
         self._config_path: Path | None = None  # the config the nodes were started with
         self._owned = False  # processes this object spawned (stopped at interpreter exit)
 
+    @classmethod
+    def copy_on_free_ports(cls, config: ClusterConfig | dict | str | Path,
+                           data_dir: Path) -> Cluster:
+        """The same cluster (sizes, timeouts, defaults) on free ports with its data under
+        `data_dir`: for runs that must not collide with a cluster already up."""
+        copy = _load(config).to_dict()
+        copy["cluster"]["data_dir"] = str(data_dir)
+        copy["coordinators"]["base_port"] = copy["brokers"]["base_port"] = 0
+        return cls(copy)
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> Cluster:

@@ -78,12 +78,9 @@ def cmd_run(args) -> int:
         replication_factor=args.topic_rf, min_insync_replicas=args.min_insync_replicas,
         unclean_leader_election=args.unclean_leader_election,
         stay_within_n_minus_1=not args.beyond_n_minus_1)
-    config = base.to_dict()
-    config["cluster"]["data_dir"] = str(base.data_dir / f"chaos-{seed}")
-    config["coordinators"]["base_port"] = config["brokers"]["base_port"] = 0
     history_path = base.data_dir / f"chaos-{seed}.jsonl"
     history = History(history_path)
-    cluster = Cluster(config)
+    cluster = Cluster.copy_on_free_ports(base, base.data_dir / f"chaos-{seed}")
     try:
         run = ChaosRun(cluster, settings, history)
     except ScheduleError as e:

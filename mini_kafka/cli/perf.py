@@ -166,10 +166,7 @@ def cmd_bench(args) -> int:
     base = load_config(args.config)
     with tempfile.TemporaryDirectory(prefix="mini-kafka-bench-") as tmp:
         def fresh_cluster():
-            config = base.to_dict()
-            config["cluster"]["data_dir"] = str(Path(tmp) / "logs")
-            config["coordinators"]["base_port"] = config["brokers"]["base_port"] = 0
-            return Cluster(config).start()
+            return Cluster.copy_on_free_ports(base, Path(tmp) / "logs").start()
 
         settings = bench.BenchSettings(records=args.num_records,
                                        large_records=max(3, args.num_records // 5))

@@ -25,9 +25,9 @@ import concurrent.futures
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
 
 from mini_kafka import records
+from mini_kafka.client.batch import Batch, FutureRecordMetadata
 from mini_kafka.client.cluster import ClusterView, parse_bootstrap
 from mini_kafka.client.runtime import Runtime
 from mini_kafka.client.transactions import TransactionState
@@ -39,75 +39,6 @@ from mini_kafka.protocol import ApiKey
 log = logging.getLogger("mini_kafka.client.producer")
 
 RECORD_OVERHEAD_BYTES = 24
-
-
-@dataclass(frozen=True)
-class RecordMetadata:
-    topic: str
-    partition: int
-    offset: int  # -1 with acks=0: nobody said where it went
-    timestamp: int
-
-
-class FutureRecordMetadata:
-    """One record's outcome: a view onto its batch (one real future per batch; one per
-    record cost a quarter of send()). Callbacks wait in the batch's own list under a
-    plain lock: registering one per record through concurrent.futures cost as much again."""
-
-    __slots__ = ("_batch", "_index", "_timestamp")
-
-    def __init__(self, batch: _Batch, index: int, timestamp: int):
-        self._batch, self._index, self._timestamp = batch, index, timestamp
-
-    def result(self, timeout: float | None = None) -> RecordMetadata:
-        base = self._batch.done.result(timeout)
-        return RecordMetadata(self._batch.topic, self._batch.partition,
-                              base + self._index if base >= 0 else -1, self._timestamp)
-
-    get = result  # kafka-python's name
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        return self._batch.done.exception(timeout)
-
-    def done(self) -> bool:
-        return self._batch.done.done()
-
-    def add_done_callback(self, fn) -> None:
-        """fn(this future) once the record is acknowledged or failed; at once if it is."""
-        batch = self._batch
-        with batch.callbacks_lock:
-            if batch.callbacks is not None:
-                batch.callbacks.append((fn, self))
-                return
-        fn(self)
-
-
-class _Batch:
-    __slots__ = ("topic", "partition", "records", "done", "size", "created_s", "encoded",
-                 "base_sequence", "attempts", "retry_at_s", "callbacks", "callbacks_lock")
-
-    def __init__(self, topic: str, partition: int, created_s: float):
-        self.topic, self.partition = topic, partition
-        self.records: list[tuple] = []
-        self.done = concurrent.futures.Future()  # -> base offset, or the error
-        self.size = 0
-        self.created_s = created_s
-        self.encoded: bytes | None = None
-        self.base_sequence: int | None = None
-        self.attempts = 0
-        self.retry_at_s = 0.0
-        self.callbacks: list | None = []  # None once they have run
-        self.callbacks_lock = threading.Lock()
-        self.done.add_done_callback(self._run_callbacks)
-
-    def _run_callbacks(self, _future) -> None:
-        with self.callbacks_lock:
-            callbacks, self.callbacks = self.callbacks, None
-        for fn, record_future in callbacks:
-            try:
-                fn(record_future)
-            except Exception:  # as concurrent.futures does: one bad callback stops none
-                log.exception("a send callback raised")
 
 
 def _acks(value) -> int:
@@ -155,7 +86,7 @@ class Producer:
         # `with` is a Python-level call, the RLock's is not.
         self._mutex = threading.RLock()
         self._lock = threading.Condition(self._mutex)
-        self._queues: dict[tuple[str, int], collections.deque[_Batch]] = {}
+        self._queues: dict[tuple[str, int], collections.deque[Batch]] = {}
         self._in_flight: set[tuple[str, int]] = set()
         self._buffered = 0
         self._flushing = 0
@@ -320,7 +251,7 @@ class Producer:
             queue = self._queues.setdefault((topic, partition), collections.deque())
             if not queue or queue[-1].encoded is not None or \
                     (queue[-1].records and queue[-1].size + size > self.batch_size):
-                queue.append(_Batch(topic, partition, self.clock.monotonic_ms() / 1000))
+                queue.append(Batch(topic, partition, self.clock.monotonic_ms() / 1000))
                 wake = len(queue) == 1 or len(queue) == 2  # a linger starts / a batch filled
             batch = queue[-1]
             future = FutureRecordMetadata(batch, len(batch.records), record[2])
@@ -350,7 +281,7 @@ class Producer:
             except TimeoutError:
                 pass
 
-    def _collect_ready(self, now_s: float) -> tuple[list[_Batch], float | None]:
+    def _collect_ready(self, now_s: float) -> tuple[list[Batch], float | None]:
         ready, next_check = [], None
         with self._lock:
             for key, queue in self._queues.items():
@@ -367,7 +298,7 @@ class Producer:
                     next_check = due if next_check is None else min(next_check, due)
         return ready, next_check
 
-    async def _dispatch(self, ready: list[_Batch]) -> None:
+    async def _dispatch(self, ready: list[Batch]) -> None:
         if self.idempotent and self._producer_id < 0 and self._txn is None:
             try:
                 reply = await self._view.any_broker(ApiKey.INIT_PRODUCER_ID, {})
@@ -379,7 +310,7 @@ class Producer:
                 for batch in ready:
                     self._retry_or_fail(batch, e)
                 return
-        by_leader: dict[str, list[_Batch]] = {}
+        by_leader: dict[str, list[Batch]] = {}
         for batch in ready:
             leader = self._view.leader_of(batch.topic, batch.partition)
             if leader is None:
@@ -392,7 +323,7 @@ class Producer:
         for endpoint, batches in by_leader.items():
             asyncio.ensure_future(self._produce(endpoint, batches))
 
-    def _encode(self, batch: _Batch) -> None:
+    def _encode(self, batch: Batch) -> None:
         if batch.encoded is not None:
             return  # a retry goes out byte for byte as before: same sequence, same CRC
         key = (batch.topic, batch.partition)
@@ -405,7 +336,7 @@ class Producer:
             base_sequence=batch.base_sequence if self.idempotent else -1,
             transactional=self._txn is not None)
 
-    async def _produce(self, endpoint: str, batches: list[_Batch]) -> None:
+    async def _produce(self, endpoint: str, batches: list[Batch]) -> None:
         body = {"acks": self.acks, "timeout_ms": self.request_timeout_ms,
                 "partitions": [{"topic": b.topic, "partition": b.partition, "batch": i}
                                for i, b in enumerate(batches)]}
@@ -454,7 +385,7 @@ class Producer:
         except KafkaError as e:
             log.info("metadata refresh failed: %s", e)
 
-    def _retry_or_fail(self, batch: _Batch, error: KafkaError) -> None:
+    def _retry_or_fail(self, batch: Batch, error: KafkaError) -> None:
         now_s = self.clock.monotonic_ms() / 1000
         if now_s - batch.created_s > self.delivery_timeout_s:
             self._fail(batch, KafkaTimeoutError(
@@ -469,12 +400,12 @@ class Producer:
                                     collections.deque()).appendleft(batch)
         asyncio.get_running_loop().call_later(batch.retry_at_s - now_s, self._wake.set)
 
-    def _complete(self, batch: _Batch, base_offset: int) -> None:
+    def _complete(self, batch: Batch, base_offset: int) -> None:
         if not batch.done.done():
             batch.done.set_result(base_offset)
         self._release(batch)
 
-    def _fail(self, batch: _Batch, error: Exception) -> None:
+    def _fail(self, batch: Batch, error: Exception) -> None:
         if not batch.done.done():
             batch.done.set_exception(error)
         self._release(batch)
@@ -501,7 +432,7 @@ class Producer:
                         b.encoded, b.base_sequence = None, None
             self._lock.notify_all()
 
-    def _release(self, batch: _Batch) -> None:
+    def _release(self, batch: Batch) -> None:
         with self._lock:
             self._buffered -= batch.size
             self._lock.notify_all()

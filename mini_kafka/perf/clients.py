@@ -14,6 +14,14 @@ from mini_kafka.client import Consumer, Producer, TopicPartition
 PROGRESS_INTERVAL_S = 5.0
 
 
+def percentile(values: list[float], p: float) -> float:
+    """The p-quantile (0..1) as Kafka's perf tools take it: the value at index p*n."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
 @dataclass
 class ProduceResult:
     records: int
@@ -31,10 +39,7 @@ class ProduceResult:
         return self.records_per_s * self.record_size / 1024 / 1024
 
     def percentile(self, p: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+        return percentile(self.latencies_ms, p)
 
     def kafka_line(self) -> str:
         lat = self.latencies_ms or [0.0]

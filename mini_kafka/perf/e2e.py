@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from mini_kafka.client import Consumer, Producer, TopicPartition
+from mini_kafka.perf.clients import percentile
 
 STAMP = struct.Struct(">d")
 
@@ -25,8 +26,7 @@ class LatencyResult:
     latencies_ms: list[float]
 
     def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies_ms) or [0.0]
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+        return percentile(self.latencies_ms, p)
 
     def lines(self) -> str:
         lat = self.latencies_ms or [0.0]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from mini_kafka.client.producer import FutureRecordMetadata, _Batch
+from mini_kafka.client.batch import Batch, FutureRecordMetadata
 
 pytestmark = pytest.mark.unit
 
 
 def test_callbacks_run_when_the_batch_completes_and_at_once_afterwards():
-    batch = _Batch("t", 2, created_s=0.0)
+    batch = Batch("t", 2, created_s=0.0)
     first, second = FutureRecordMetadata(batch, 0, 111), FutureRecordMetadata(batch, 1, 222)
     seen = []
 
@@ -31,7 +31,7 @@ def test_callbacks_run_when_the_batch_completes_and_at_once_afterwards():
 
 
 def test_a_failed_batch_fails_every_record_in_it():
-    batch = _Batch("t", 0, created_s=0.0)
+    batch = Batch("t", 0, created_s=0.0)
     future = FutureRecordMetadata(batch, 3, 0)
     errors = []
     future.add_done_callback(lambda f: errors.append(f.exception()))
