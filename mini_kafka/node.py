@@ -129,9 +129,20 @@ def dump_tasks() -> None:
     tasks = asyncio.all_tasks()
     log.warning("SIGUSR1: %d asyncio tasks", len(tasks))
     for task in tasks:
-        frames = task.get_stack()
-        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
-        log.warning("task %s: %s", task.get_name(), where or "(not started)")
+        log.warning("task %s: %s", task.get_name(), " -> ".join(_awaiting(task.get_coro())))
+
+
+def _awaiting(coro) -> list[str]:
+    """The chain of coroutines a task is suspended in, outermost first (a task's own
+    get_stack() stops at its first frame)."""
+    chain = []
+    while coro is not None and hasattr(coro, "cr_frame"):
+        frame = coro.cr_frame
+        chain.append(f"{coro.__qualname__}:{frame.f_lineno}" if frame else coro.__qualname__)
+        coro = coro.cr_await
+    if coro is not None:  # a future or a generator-based awaitable at the bottom
+        chain.append(type(coro).__name__)
+    return chain or ["(not started)"]
 
 
 def setup_logging(path) -> None:
