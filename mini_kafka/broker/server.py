@@ -186,6 +186,11 @@ class BrokerRole:
             for offset, records in body.get("changes", []):
                 if offset > self.image.offset:  # a lagging coordinator may repeat old ones
                     self.image.apply(offset, records)
+            # Entries that change nothing (a new leader's no-op, a producer id) are not in
+            # the changes; the image is nonetheless current up to the coordinator's offset.
+            # Without this the next poll finds "something newer" at once, forever: a spin.
+            if body.get("offset", -1) > self.image.offset:
+                self.image.apply(body["offset"], [])
         if self.image.offset != before:
             self.replicas.on_metadata(self.image)
             self.groups.on_metadata(self.image)

@@ -49,6 +49,35 @@ def test_brokers_keep_their_sessions_when_the_controller_dies(mini_kafka_cluster
         == epochs, "no broker had to register again"
 
 
+def test_brokers_reach_the_committed_offset_after_entries_that_change_nothing(
+        mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
+    for _ in range(3):  # producer ids are committed entries with no metadata records
+        cluster.write_metadata({"op": "init_producer_id"})
+    committed = cluster.metadata(linearizable=True).offset
+    wait_until(lambda: next(s.info.get("metadata_offset", -1) for s in cluster.status()
+                            if s.name == "broker-1") >= committed, timeout_s=10,
+               what="broker-1 at the committed metadata offset")
+
+
+def test_brokers_keep_following_metadata_when_the_coordinator_they_read_from_dies(
+        mini_kafka_cluster_factory):
+    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=2)
+    wait_until(cluster.controller, what="a controller")
+    cluster.kill("coordinator-1")  # every broker starts out reading from the first one
+    wait_until(lambda: cluster.controller() not in (None, "coordinator-1"), timeout_s=10,
+               what="a controller among the survivors")
+    cluster.write_metadata({"op": "init_producer_id"})
+    committed = cluster.metadata(linearizable=True).offset
+
+    def brokers_caught_up():
+        offsets = [s.info.get("metadata_offset", -1) for s in cluster.status()
+                   if s.role == "broker" and s.info]
+        return len(offsets) == 2 and min(offsets) >= committed
+    wait_until(brokers_caught_up, timeout_s=15, interval_s=0.1,
+               what="both brokers reading committed metadata from another coordinator")
+
+
 def test_without_a_majority_writes_stop_but_committed_reads_are_served(
         mini_kafka_cluster_factory):
     cluster = mini_kafka_cluster_factory(coordinators=3, brokers=1)
