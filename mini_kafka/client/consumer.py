@@ -24,6 +24,7 @@ import uuid
 from mini_kafka import records
 from mini_kafka.client.cluster import ClusterView, parse_bootstrap
 from mini_kafka.client.consumer_group import GroupConsumer
+from mini_kafka.client.fetched import decode_fetched
 from mini_kafka.client.group_member import GroupMember
 from mini_kafka.client.runtime import Runtime
 from mini_kafka.client.types import ConsumerRecord, TopicPartition
@@ -93,7 +94,8 @@ class Consumer(GroupConsumer):
         self._runtime = Runtime(self.client_id)
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
-        self._buffered: list[ConsumerRecord] = []
+        # Fetched, not yet returned: one (partition, its records in order) per fetch answer.
+        self._buffered: list[tuple[TopicPartition, list[ConsumerRecord]]] = []
         self._fetches: dict[str, asyncio.Future] = {}  # leader endpoint -> fetch in flight
         self._subscription: list[str] = []
         self._on_assign = self._on_revoke = None
@@ -142,8 +144,7 @@ class Consumer(GroupConsumer):
     def _set_assignment(self, partitions: list[TopicPartition]) -> None:
         self._assigned = partitions
         self._positions = {tp: pos for tp, pos in self._positions.items() if tp in partitions}
-        self._buffered = [r for r in self._buffered
-                          if TopicPartition(r.topic, r.partition) in partitions]
+        self._buffered = [chunk for chunk in self._buffered if chunk[0] in partitions]
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._assigned)
@@ -199,7 +200,7 @@ class Consumer(GroupConsumer):
                                                 "consumer")
 
     def _drop_buffered(self, tp) -> None:
-        self._buffered = [r for r in self._buffered if (r.topic, r.partition) != tuple(tp)]
+        self._buffered = [chunk for chunk in self._buffered if chunk[0] != tuple(tp)]
 
     # -- polling --------------------------------------------------------------------------
 
@@ -214,16 +215,27 @@ class Consumer(GroupConsumer):
             self._buffered = self._runtime.run(self._fetch_until(timeout_ms))
         elif not self._assigned and timeout_ms:  # an idle member still waits, as Kafka's
             self._runtime.run(asyncio.sleep(min(timeout_ms, self.fetch_max_wait_ms) / 1000))
-        taken = self._buffered[:max_records] if max_records else self._buffered
-        self._buffered = self._buffered[len(taken):]
         out: dict[TopicPartition, list[ConsumerRecord]] = {}
-        for r in taken:
-            out.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
-        for tp, recs in out.items():
+        room = max_records or float("inf")
+        while self._buffered and room > 0:
+            tp, recs = self._buffered[0]
+            if recs[0].offset < self._positions.get(tp, -1):
+                # The same partition answered by its old and new leader: no repeats.
+                recs = [r for r in recs if r.offset >= self._positions[tp]]
+                if not recs:
+                    del self._buffered[0]
+                    continue
+                self._buffered[0] = (tp, recs)
+            if len(recs) > room:
+                recs, self._buffered[0] = recs[:room], (tp, recs[room:])
+            else:
+                del self._buffered[0]
+            room -= len(recs)
+            out[tp] = out[tp] + recs if tp in out else recs
             self._positions[tp] = recs[-1].offset + 1
         return out
 
-    async def _fetch_until(self, timeout_ms: int) -> list[ConsumerRecord]:
+    async def _fetch_until(self, timeout_ms: int) -> list[tuple[TopicPartition, list]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_ms / 1000
         while True:
@@ -233,7 +245,7 @@ class Consumer(GroupConsumer):
             if got or loop.time() >= deadline:
                 return got
 
-    async def _fetch_once(self, max_wait_ms: int) -> list[ConsumerRecord]:
+    async def _fetch_once(self, max_wait_ms: int) -> list[tuple[TopicPartition, list]]:
         """One fetch in flight per leader at a time; return as soon as any answers. A
         leader with nothing new must not hold back the records another one just sent
         (Kafka's fetcher too sends to each node on its own); its long poll stays in
@@ -266,7 +278,7 @@ class Consumer(GroupConsumer):
         return out
 
     async def _fetch_from(self, endpoint: str, sent: dict[TopicPartition, int],
-                          max_wait_ms: int) -> list[ConsumerRecord]:
+                          max_wait_ms: int) -> list[tuple[TopicPartition, list]]:
         leaders = {tp: self._view.topics[tp.topic][tp.partition].leader_epoch for tp in sent}
         body = {"replica_id": -1, "max_wait_ms": max_wait_ms, "min_bytes": self.fetch_min_bytes,
                 "max_bytes": self.fetch_max_bytes, "isolation_level": int(self.read_committed),
@@ -295,37 +307,17 @@ class Consumer(GroupConsumer):
                     continue
                 raise KafkaError(error, result.get("message", ""))
             elif "records" in result:
-                out.extend(self._decode(tp, reply.payloads[result["records"]],
-                                        result.get("aborted_transactions") or []))
+                recs = self._decode(tp, reply.payloads[result["records"]],
+                                    result.get("aborted_transactions") or [])
+                if recs:
+                    out.append((tp, recs))
         return out
 
     def _decode(self, tp: TopicPartition, data, aborted: list) -> list[ConsumerRecord]:
-        """Records at or past the position. read_committed: drop the records of aborted
-        transactions — a producer's transactional batches from the first offset of an
-        aborted transaction up to its abort marker (Kafka's fetcher does the same)."""
         position = self._positions[tp]
-        out = []
-        batches_end = position
-        aborted = sorted(aborted, key=lambda a: a[1])
-        aborting: set[int] = set()
         try:
-            for header, r in records.decode_batches(data):
-                batches_end = max(batches_end, header.next_offset)
-                while aborted and aborted[0][1] <= header.last_offset:
-                    aborting.add(aborted.pop(0)[0])
-                if header.is_control:
-                    if not records.is_commit_marker_key(r.key):
-                        aborting.discard(header.producer_id)
-                    continue
-                if r.offset < position or (header.is_transactional and
-                                           header.producer_id in aborting):
-                    continue  # a fetch returns the whole batch holding the position
-                key = self.key_deserializer(r.key) if self.key_deserializer and \
-                    r.key is not None else r.key
-                value = self.value_deserializer(r.value) if self.value_deserializer and \
-                    r.value is not None else r.value
-                out.append(ConsumerRecord(tp.topic, tp.partition, r.offset, r.timestamp, key,
-                                          value, r.headers, header.partition_leader_epoch))
+            out, batches_end = decode_fetched(tp.topic, tp.partition, data, position, aborted,
+                                              self.key_deserializer, self.value_deserializer)
         except records.CorruptRecordError as e:
             raise KafkaError("CORRUPT_MESSAGE", f"{tp.topic}-{tp.partition}: {e}") from None
         if not out and batches_end > position:

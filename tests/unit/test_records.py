@@ -87,3 +87,31 @@ def test_varints_round_trip_at_their_edges():
         assert records.read_varint(encoded, 0) == (n, len(encoded))
     with pytest.raises(CorruptRecordError):
         records.read_varint(b"\x80\x80", 0)
+
+
+def test_every_varint_width_decodes_like_kafka_python():
+    """The decoder inlines one- and two-byte varints: lengths and offset deltas on each
+    side of 64 and 8192 (where zig-zag varints grow a byte) must still decode exactly."""
+    sizes = [0, 1, 62, 63, 64, 65, 127, 128, 8190, 8191, 8192, 8193, 20_000]
+    recs = [(None if i % 3 == 0 else b"k" * sizes[i % len(sizes)],
+             b"v" * sizes[(i * 7) % len(sizes)], 1_700_000_000_000 + i * 1000, None)
+            for i in range(9000)]  # offset deltas pass 63 and 8191 too
+    builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 30)
+    for i, (k, v, ts, _) in enumerate(recs):
+        builder.append(i, timestamp=ts, key=k, value=v, headers=[])
+    _, ours = decode_batch(bytes(builder.build()))
+    assert [(r.offset, r.key, r.value, r.timestamp) for r in ours] == \
+        [(i, k, v, ts) for i, (k, v, ts, _) in enumerate(recs)]
+
+
+def test_garbage_inside_a_batch_is_a_corrupt_record_error_never_a_crash():
+    raw = encode_batch(SAMPLES[:4])
+    rng = random.Random(11)
+    for _ in range(3000):
+        mutated = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            mutated[rng.randrange(records.HEADER_BYTES, len(raw))] = rng.randrange(256)
+        try:
+            decode_batch(bytes(mutated), verify_crc=False)
+        except CorruptRecordError:
+            pass
