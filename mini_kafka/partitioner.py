@@ -1,10 +1,9 @@
 """Kafka's keyed partitioning: murmur2 of the key bytes, so a key lands on the same
 partition here as with Kafka's Java client (seed 0x9747b28c, m 0x5bd1e995, r 24,
-little-endian 4-byte blocks). Records without a key are spread round-robin."""
+little-endian 4-byte blocks). Records without a key stick to a partition for a batch."""
 
 from __future__ import annotations
 
-import itertools
 import struct
 
 _M = 0x5BD1E995
@@ -39,12 +38,23 @@ def partition_for_key(key: bytes, num_partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % num_partitions
 
 
-class RoundRobin:
-    """Where records without a key go: each next partition in turn, per topic."""
+class StickyPartitioner:
+    """Where records without a key go: Kafka's uniform sticky partitioner (KIP-794). All
+    of a topic's keyless records go to one partition until batch_size bytes have gone
+    there, then to the next: they fill whole batches (round-robin per record made one
+    small batch per partition, each its own request) and still spread evenly. The first
+    partition of each topic is drawn from `rng`, so producers do not all start on one."""
 
-    def __init__(self):
-        self._counters: dict[str, itertools.count] = {}
+    def __init__(self, batch_size: int, rng):
+        self._batch_size = batch_size
+        self._rng = rng
+        self._sticky: dict[str, list[int]] = {}  # topic -> [partition, bytes sent to it]
 
-    def next(self, topic: str, num_partitions: int) -> int:
-        counter = self._counters.setdefault(topic, itertools.count())
-        return next(counter) % num_partitions
+    def partition(self, topic: str, num_partitions: int, size: int) -> int:
+        state = self._sticky.get(topic)
+        if state is None:
+            state = self._sticky[topic] = [self._rng.randrange(num_partitions), 0]
+        elif state[1] >= self._batch_size:
+            state[0], state[1] = state[0] + 1, 0
+        state[1] += size
+        return state[0] % num_partitions

@@ -1,6 +1,7 @@
 """The Producer: `send()` returns a future of RecordMetadata, as Kafka's clients do.
 
-Records are batched per partition (up to batch_size bytes, or linger_ms), and a sender
+Records are batched per partition (up to batch_size bytes, or linger_ms; a batch that
+waits behind one in flight grows up to max_request_size), and a sender
 on the client's background loop ships ready batches to partition leaders, one request per
 leader. Each partition has at most one batch in flight, so a retry can never reorder
 records. With idempotence (the default with acks=all) each batch carries the producer id,
@@ -23,6 +24,7 @@ import asyncio
 import collections
 import concurrent.futures
 import logging
+import random
 import threading
 import uuid
 
@@ -33,7 +35,7 @@ from mini_kafka.client.runtime import Runtime
 from mini_kafka.client.transactions import TransactionState
 from mini_kafka.clock import SystemClock
 from mini_kafka.errors import KafkaError, KafkaTimeoutError
-from mini_kafka.partitioner import RoundRobin, partition_for_key
+from mini_kafka.partitioner import StickyPartitioner, partition_for_key
 from mini_kafka.protocol import ApiKey
 
 log = logging.getLogger("mini_kafka.client.producer")
@@ -50,12 +52,13 @@ def _acks(value) -> int:
 
 class Producer:
     def __init__(self, bootstrap_servers, *, acks="all", linger_ms: int = 5,
-                 batch_size: int = 16384, buffer_memory: int = 32 * 1024 * 1024,
+                 batch_size: int = 16384, max_request_size: int = 1024 * 1024,
+                 buffer_memory: int = 32 * 1024 * 1024,
                  enable_idempotence: bool | None = None, retry_backoff_ms: int = 100,
                  delivery_timeout_ms: int = 120_000, request_timeout_ms: int = 30_000,
                  max_block_ms: int = 60_000, key_serializer=None, value_serializer=None,
                  client_id: str | None = None, transactional_id: str | None = None,
-                 transaction_timeout_ms: int = 60_000):
+                 transaction_timeout_ms: int = 60_000, rng: random.Random | None = None):
         self.acks = _acks(acks)
         if enable_idempotence and self.acks != -1:
             raise ValueError("enable_idempotence=True needs acks='all' (as in Kafka)")
@@ -63,6 +66,7 @@ class Producer:
             raise ValueError("a transactional producer is idempotent: it needs acks='all'")
         self.idempotent = self.acks == -1 if enable_idempotence is None else enable_idempotence
         for name, value in (("linger_ms", linger_ms), ("batch_size", batch_size),
+                            ("max_request_size", max_request_size),
                             ("buffer_memory", buffer_memory),
                             ("delivery_timeout_ms", delivery_timeout_ms),
                             ("request_timeout_ms", request_timeout_ms)):
@@ -70,6 +74,7 @@ class Producer:
                 raise ValueError(f"{name}={value}: must be positive")
         self.linger_s = linger_ms / 1000
         self.batch_size = batch_size
+        self.max_request_size = max(max_request_size, batch_size)
         self.buffer_memory = buffer_memory
         self.retry_backoff_s = retry_backoff_ms / 1000
         self.delivery_timeout_s = delivery_timeout_ms / 1000
@@ -78,6 +83,7 @@ class Producer:
         self.key_serializer, self.value_serializer = key_serializer, value_serializer
         self.client_id = client_id or f"producer-{uuid.uuid4().hex[:8]}"
         self.clock = SystemClock()
+        self._wall_ms = self.clock.wall_ms
         self._view = ClusterView(self.client_id, parse_bootstrap(bootstrap_servers),
                                  request_timeout_ms=request_timeout_ms,
                                  retry_backoff_ms=retry_backoff_ms)
@@ -91,7 +97,7 @@ class Producer:
         self._buffered = 0
         self._flushing = 0
         self._closing = False
-        self._round_robin = RoundRobin()
+        self._sticky = StickyPartitioner(batch_size, rng or random.Random())
         self._producer_id, self._producer_epoch = -1, -1
         self._next_sequence: dict[tuple[str, int], int] = {}
         self._wake = asyncio.Event()
@@ -104,20 +110,36 @@ class Producer:
 
     def send(self, topic: str, value=None, key=None, headers=None, partition: int | None = None,
              timestamp_ms: int | None = None) -> FutureRecordMetadata:
+        # The per-record path: plain locals and inline checks, no helper calls for the
+        # common case (bytes in, no headers, no explicit partition).
         if self._closing:
             raise KafkaError("INVALID_REQUEST", "the producer is closed")
-        key = self.key_serializer(key) if self.key_serializer and key is not None else key
-        value = self.value_serializer(value) if self.value_serializer and value is not None \
-            else value
-        for name, item in (("key", key), ("value", value)):
-            if item is not None and not isinstance(item, bytes | bytearray | memoryview):
-                raise TypeError(f"{name} must be bytes or None, got {type(item).__name__} "
-                                f"(pass {name}_serializer= to convert)")
-        headers = [(k, bytes(v) if v is not None else None) for k, v in (headers or [])]
-        partitions = self._partitions(topic)
+        if key is not None:
+            if self.key_serializer is not None:
+                key = self.key_serializer(key)
+            if type(key) is not bytes and not isinstance(key, bytearray | memoryview):
+                raise TypeError(f"key must be bytes or None, got {type(key).__name__} "
+                                f"(pass key_serializer= to convert)")
+        if value is not None:
+            if self.value_serializer is not None:
+                value = self.value_serializer(value)
+            if type(value) is not bytes and not isinstance(value, bytearray | memoryview):
+                raise TypeError(f"value must be bytes or None, got {type(value).__name__} "
+                                f"(pass value_serializer= to convert)")
+        size = RECORD_OVERHEAD_BYTES + (0 if key is None else len(key)) + \
+            (0 if value is None else len(value))
+        if headers:
+            headers = [(k, None if v is None else bytes(v)) for k, v in headers]
+            size += sum(len(k) + len(v or b"") for k, v in headers)
+        else:
+            headers = None
+        if size > self.max_request_size:
+            raise KafkaError("MESSAGE_TOO_LARGE", f"a {size}-byte record is over "
+                                                  f"max_request_size ({self.max_request_size})")
+        partitions = self._view.topics.get(topic) or self._partitions(topic)
         if partition is None:
-            partition = partition_for_key(bytes(key), len(partitions)) if key is not None \
-                else self._round_robin.next(topic, len(partitions))
+            partition = self._sticky.partition(topic, len(partitions), size) if key is None \
+                else partition_for_key(bytes(key), len(partitions))
         elif not 0 <= partition < len(partitions):
             raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
                              f"{topic} has partitions 0..{len(partitions) - 1}, not {partition}")
@@ -125,11 +147,8 @@ class Producer:
             self._check_in_transaction()
             if (topic, partition) not in self._txn.partitions:
                 self._runtime.run(self._txn.add_partitions([(topic, partition)]))
-        timestamp = timestamp_ms if timestamp_ms is not None else self.clock.wall_ms()
-        size = RECORD_OVERHEAD_BYTES + len(key or b"") + len(value or b"")
-        if headers:
-            size += sum(len(k) + len(v or b"") for k, v in headers)
-        return self._enqueue(topic, partition, (key, value, timestamp, headers), size)
+        timestamp = self._wall_ms() if timestamp_ms is None else timestamp_ms
+        return self._enqueue(topic, partition, key, value, timestamp, headers, size)
 
     def flush(self, timeout: float | None = None) -> None:
         """Send everything buffered now, and wait until each record is acknowledged (or
@@ -239,7 +258,8 @@ class Producer:
             return known
         return self._runtime.run(self._view.partitions_for(topic, self.max_block_ms))
 
-    def _enqueue(self, topic, partition, record, size) -> FutureRecordMetadata:
+    def _enqueue(self, topic, partition, key, value, timestamp, headers,
+                 size) -> FutureRecordMetadata:
         wake = False
         with self._mutex:
             if self._buffered + size > self.buffer_memory and self._buffered and \
@@ -248,15 +268,19 @@ class Producer:
                         or self._buffered == 0, self.max_block_ms / 1000):
                 raise KafkaTimeoutError(f"buffer_memory ({self.buffer_memory} bytes) full for "
                                         f"{self.max_block_ms} ms: the cluster is not keeping up")
-            queue = self._queues.setdefault((topic, partition), collections.deque())
+            tp = (topic, partition)
+            queue = self._queues.get(tp)
+            if queue is None:
+                queue = self._queues[tp] = collections.deque()
+            # While the partition's batch is in flight, the next one may grow past
+            # batch_size: it cannot leave before that reply anyway, and one big batch
+            # costs the client, the leader and the followers far less than many.
+            limit = self.max_request_size if tp in self._in_flight else self.batch_size
             if not queue or queue[-1].encoded is not None or \
-                    (queue[-1].records and queue[-1].size + size > self.batch_size):
+                    (queue[-1].values and queue[-1].size + size > limit):
                 queue.append(Batch(topic, partition, self.clock.monotonic_ms() / 1000))
                 wake = len(queue) == 1 or len(queue) == 2  # a linger starts / a batch filled
-            batch = queue[-1]
-            future = FutureRecordMetadata(batch, len(batch.records), record[2])
-            batch.records.append(record)
-            batch.size += size
+            future = queue[-1].append(key, value, timestamp, headers, size)
             self._buffered += size
         if wake:
             self._runtime.call_soon(self._wake.set)
@@ -329,9 +353,9 @@ class Producer:
         key = (batch.topic, batch.partition)
         if self.idempotent:
             batch.base_sequence = self._next_sequence.get(key, 0)
-            self._next_sequence[key] = (batch.base_sequence + len(batch.records)) % 2**31
+            self._next_sequence[key] = (batch.base_sequence + len(batch)) % 2**31
         batch.encoded = records.encode_batch(
-            batch.records, producer_id=self._producer_id if self.idempotent else -1,
+            batch.record_tuples(), producer_id=self._producer_id if self.idempotent else -1,
             producer_epoch=self._producer_epoch if self.idempotent else -1,
             base_sequence=batch.base_sequence if self.idempotent else -1,
             transactional=self._txn is not None)
@@ -389,7 +413,7 @@ class Producer:
         now_s = self.clock.monotonic_ms() / 1000
         if now_s - batch.created_s > self.delivery_timeout_s:
             self._fail(batch, KafkaTimeoutError(
-                f"{len(batch.records)} record(s) for {batch.topic}-{batch.partition} expired "
+                f"{len(batch)} record(s) for {batch.topic}-{batch.partition} expired "
                 f"after {self.delivery_timeout_s * 1000:.0f} ms (delivery_timeout_ms); "
                 f"last error: {error}"))
             return

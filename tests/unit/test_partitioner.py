@@ -3,7 +3,7 @@ from collections import Counter
 
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
-from mini_kafka.partitioner import RoundRobin, murmur2, partition_for_key
+from mini_kafka.partitioner import StickyPartitioner, murmur2, partition_for_key
 
 
 def test_murmur2_matches_kafka_python_for_every_tail_length():
@@ -29,6 +29,21 @@ def test_known_kafka_values():
 
 def test_same_key_same_partition_and_null_keys_spread_evenly():
     assert len({partition_for_key(b"user-42", 6) for _ in range(10)}) == 1
-    rr = RoundRobin()
-    counts = Counter(rr.next("t", 6) for _ in range(600))
-    assert counts == {p: 100 for p in range(6)}
+    sticky = StickyPartitioner(batch_size=1000, rng=random.Random(1))
+    chosen = [sticky.partition("t", 6, 100) for _ in range(600)]
+    # Ten 100-byte records fill a batch: runs of ten on one partition, then the next.
+    runs = [chosen[i:i + 10] for i in range(0, 600, 10)]
+    assert all(len(set(run)) == 1 for run in runs)
+    assert [run[0] for run in runs[1:]] == [(run[0] + 1) % 6 for run in runs[:-1]]
+    assert Counter(chosen) == {p: 100 for p in range(6)}
+
+
+def test_keyless_producers_start_on_different_partitions_and_topics_stick_apart():
+    starts = {StickyPartitioner(1000, random.Random(seed)).partition("t", 6, 1)
+              for seed in range(20)}
+    assert len(starts) > 1
+    sticky = StickyPartitioner(1000, random.Random(2))
+    first_a, first_b = sticky.partition("a", 3, 600), sticky.partition("b", 3, 600)
+    assert sticky.partition("a", 3, 600) == first_a  # b's records do not move a on
+    assert sticky.partition("a", 3, 600) == (first_a + 1) % 3
+    assert sticky.partition("b", 3, 100) == first_b

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from mini_kafka.client.batch import Batch, FutureRecordMetadata
+from mini_kafka.client.batch import Batch
 
 pytestmark = pytest.mark.unit
 
 
 def test_callbacks_run_when_the_batch_completes_and_at_once_afterwards():
     batch = Batch("t", 2, created_s=0.0)
-    first, second = FutureRecordMetadata(batch, 0, 111), FutureRecordMetadata(batch, 1, 222)
+    first = batch.append(None, b"a", 111, None, 10)
+    second = batch.append(b"k", b"b", 222, None, 10)
     seen = []
 
     def boom(f):
@@ -32,7 +33,7 @@ def test_callbacks_run_when_the_batch_completes_and_at_once_afterwards():
 
 def test_a_failed_batch_fails_every_record_in_it():
     batch = Batch("t", 0, created_s=0.0)
-    future = FutureRecordMetadata(batch, 3, 0)
+    future = [batch.append(None, b"v", 0, None, 10) for _ in range(4)][3]
     errors = []
     future.add_done_callback(lambda f: errors.append(f.exception()))
     batch.done.set_exception(TimeoutError("expired"))

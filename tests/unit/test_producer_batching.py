@@ -1,0 +1,58 @@
+"""How the producer's accumulator cuts records into batches, with its sender stopped so
+nothing leaves: sticky partitions for keyless records, batches that grow while their
+partition has one in flight, and records too large to send at all."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mini_kafka.client import Producer
+from mini_kafka.errors import KafkaError
+
+pytestmark = pytest.mark.unit
+
+RECORD = b"x" * 76  # + 24 bytes of per-record overhead: 100 bytes accounted each
+
+
+@pytest.fixture
+def producer():
+    p = Producer("127.0.0.1:1", acks=1, batch_size=1000, max_request_size=5000,
+                 linger_ms=60_000, rng=random.Random(4))
+    p._runtime.run(_stop(p))
+    p._view.topics["t"] = [object()] * 3  # three partitions, known without a broker
+    yield p
+    p._runtime.close(p._view.close)
+
+
+async def _stop(p):
+    p._sender.cancel()
+
+
+def batch_sizes(p, partition):
+    return [len(b) for b in p._queues.get(("t", partition), [])]
+
+
+def test_keyless_records_fill_a_batch_on_one_partition_then_move_on(producer):
+    for _ in range(60):
+        producer.send("t", RECORD)
+    # Ten 100-byte records make a 1000-byte batch; each partition got two full batches.
+    assert [batch_sizes(producer, p) for p in range(3)] == [[10, 10]] * 3
+
+
+def test_a_batch_behind_one_in_flight_grows_up_to_max_request_size(producer):
+    producer._in_flight.add(("t", 0))
+    for _ in range(70):
+        producer.send("t", RECORD, partition=0)
+    assert batch_sizes(producer, 0) == [50, 20]  # 5000-byte cap, not 1000
+    producer._in_flight.clear()
+    for _ in range(25):
+        producer.send("t", RECORD, partition=1)
+    assert batch_sizes(producer, 1) == [10, 10, 5]
+
+
+def test_a_record_over_max_request_size_is_refused_and_nothing_is_buffered(producer):
+    with pytest.raises(KafkaError, match="MESSAGE_TOO_LARGE"):
+        producer.send("t", b"x" * 5000)
+    assert producer._buffered == 0 and not any(producer._queues.values())
