@@ -34,17 +34,24 @@ class FutureRecordMetadata:
         self._batch, self._index, self._timestamp = batch, index, timestamp
 
     def result(self, timeout: float | None = None) -> RecordMetadata:
-        base = self._batch.done.result(timeout)
-        return RecordMetadata(self._batch.topic, self._batch.partition,
+        batch = self._batch
+        if not batch.finished:
+            batch.done.result(timeout)  # waits; raises the batch's error or a timeout
+        if batch.error is not None:
+            raise batch.error
+        base = batch.base_offset
+        return RecordMetadata(batch.topic, batch.partition,
                               base + self._index if base >= 0 else -1, self._timestamp)
 
     get = result  # kafka-python's name
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        return self._batch.done.exception(timeout)
+        batch = self._batch
+        # Read without the future's lock once finished: callbacks ask every record.
+        return batch.error if batch.finished else batch.done.exception(timeout)
 
     def done(self) -> bool:
-        return self._batch.done.done()
+        return self._batch.finished
 
     def add_done_callback(self, fn) -> None:
         """fn(this future) once the record is acknowledged or failed; at once if it is."""
@@ -60,7 +67,8 @@ class FutureRecordMetadata:
 class Batch:
     __slots__ = ("topic", "partition", "keys", "values", "timestamps", "headers", "done",
                  "size", "created_s", "encoded", "base_sequence", "attempts", "retry_at_s",
-                 "callback_fns", "callback_indexes", "callbacks_lock")
+                 "callback_fns", "callback_indexes", "callbacks_lock", "finished",
+                 "base_offset", "error")
 
     def __init__(self, topic: str, partition: int, created_s: float):
         self.topic, self.partition = topic, partition
@@ -69,6 +77,9 @@ class Batch:
         self.timestamps: list[int] = []
         self.headers: list[list | None] = []
         self.done = concurrent.futures.Future()  # -> base offset, or the error
+        self.finished = False  # set with base_offset or error, before `done` resolves
+        self.base_offset = -1
+        self.error: BaseException | None = None
         self.size = 0
         self.created_s = created_s
         self.encoded: bytes | None = None
@@ -90,6 +101,16 @@ class Batch:
         self.headers.append(headers)
         self.size += size
         return future
+
+    def complete(self, base_offset: int) -> None:
+        if not self.finished:
+            self.base_offset, self.finished = base_offset, True
+            self.done.set_result(base_offset)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.finished:
+            self.error, self.finished = error, True
+            self.done.set_exception(error)
 
     def __len__(self) -> int:
         return len(self.values)

@@ -425,13 +425,11 @@ class Producer:
         asyncio.get_running_loop().call_later(batch.retry_at_s - now_s, self._wake.set)
 
     def _complete(self, batch: Batch, base_offset: int) -> None:
-        if not batch.done.done():
-            batch.done.set_result(base_offset)
+        batch.complete(base_offset)
         self._release(batch)
 
     def _fail(self, batch: Batch, error: Exception) -> None:
-        if not batch.done.done():
-            batch.done.set_exception(error)
+        batch.fail(error)
         self._release(batch)
         if self._txn is not None:
             self._txn.failed = error  # the transaction must abort; that starts a new epoch
@@ -449,8 +447,7 @@ class Producer:
                 for b in list(queue):
                     if b.attempts:
                         queue.remove(b)
-                        if not b.done.done():
-                            b.done.set_exception(error)
+                        b.fail(error)
                         self._buffered -= b.size
                     else:
                         b.encoded, b.base_sequence = None, None

@@ -23,7 +23,7 @@ def test_callbacks_run_when_the_batch_completes_and_at_once_afterwards():
     second.add_done_callback(boom)
     second.add_done_callback(lambda f: seen.append(("b", f.get().offset)))
     assert seen == [] and not first.done()
-    batch.done.set_result(40)
+    batch.complete(40)
     assert seen == [("a", 40), ("b", 41)]
     second.add_done_callback(lambda f: seen.append(("late", f.get().timestamp)))
     assert seen[-1] == ("late", 222)
@@ -36,7 +36,7 @@ def test_a_failed_batch_fails_every_record_in_it():
     future = [batch.append(None, b"v", 0, None, 10) for _ in range(4)][3]
     errors = []
     future.add_done_callback(lambda f: errors.append(f.exception()))
-    batch.done.set_exception(TimeoutError("expired"))
+    batch.fail(TimeoutError("expired"))
     assert [str(e) for e in errors] == ["expired"]
     with pytest.raises(TimeoutError):
         future.get()
