@@ -41,7 +41,9 @@ class Partition:
         self.hw = min(high_watermark, plog.log_end_offset)
         self.leader_state: LeaderState | None = None
         self._rebuild_state()
-        self.changed = asyncio.Event()
+        # Long polls waiting for this partition to change (data, HW, role): each fetch or
+        # acks=all produce registers one future across all its partitions.
+        self._waiters: set[asyncio.Future] = set()
 
     def _rebuild_state(self) -> None:
         """Producer and transaction state from the log itself (on open, after a cut)."""
@@ -67,8 +69,16 @@ class Partition:
         return f"{self.topic}-{self.partition}"
 
     def signal(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def add_waiter(self, waiter: asyncio.Future) -> None:
+        self._waiters.add(waiter)
+
+    def remove_waiter(self, waiter: asyncio.Future) -> None:
+        self._waiters.discard(waiter)
 
     # -- role changes (from committed metadata) -------------------------------------------
 

@@ -177,7 +177,7 @@ class ReplicaManager:
                                       message=f"not replicated to the ISR {part.isr} in "
                                               f"{timeout_ms} ms")
                 return
-            await _wait_any([p.changed for _, p, _, _ in waiting], left_ms)
+            await _wait_any([p for _, p, _, _ in waiting], left_ms)
 
     # -- fetch ----------------------------------------------------------------------------
 
@@ -199,7 +199,7 @@ class ReplicaManager:
                                  for w in wanted) if p is not None]
             if not parts:
                 return results, payloads
-            await _wait_any([p.changed for p in parts], left_ms)
+            await _wait_any(parts, left_ms)
 
     def _read_all(self, wanted, replica_id: int, max_bytes: int, read_committed: bool):
         results, payloads = [], []
@@ -302,11 +302,22 @@ class ReplicaManager:
             compact(part.log, now)
 
 
-async def _wait_any(events: list[asyncio.Event], timeout_ms: int) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in {id(e): e for e in events}.values()]
+async def _wait_any(parts: list[Partition], timeout_ms: int) -> None:
+    """Until any of `parts` signals a change, or timeout_ms. One future shared by all of
+    them: a task per partition per long poll cost more than serving the fetch."""
+    loop = asyncio.get_running_loop()
+    woken = loop.create_future()
+    for part in parts:
+        part.add_waiter(woken)
+    timer = loop.call_later(timeout_ms / 1000, _wake, woken)
     try:
-        await asyncio.wait(waiters, timeout=timeout_ms / 1000,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await woken
     finally:
-        for w in waiters:
-            w.cancel()
+        timer.cancel()
+        for part in parts:
+            part.remove_waiter(woken)
+
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
