@@ -294,3 +294,68 @@ def test_a_server_that_goes_away_fails_in_flight_requests_before_their_timeout()
             client.close()
 
     run(main())
+
+
+def test_requests_past_the_in_flight_bound_wait_and_are_all_served_in_turn():
+    ep = endpoint()
+    started, release = [], asyncio.Event()
+
+    async def slow(request: Message) -> Message:
+        started.append(request.body["i"])
+        await release.wait()
+        return request.reply({"i": request.body["i"]}, sender="server")
+
+    async def main():
+        server = Server("server", ep, slow, faults=FaultRules(), inflight_requests_max=2,
+                        queue_messages_max=1000, message_bytes_max=1 << 20)
+        task = asyncio.ensure_future(server.run())
+        client = Client("c")
+        try:
+            pending = asyncio.gather(*(client.request(ep, ApiKey.FETCH, {"i": i})
+                                       for i in range(6)))
+            while len(started) < 2:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)  # room for a third to start wrongly
+            assert len(started) == 2, "more handlers ran than the bound allows"
+            release.set()
+            replies = await pending
+            assert sorted(r.body["i"] for r in replies) == list(range(6))
+        finally:
+            client.close()
+            task.cancel()
+            server.close()
+
+    run(main())
+
+
+def test_replies_beyond_zeromq_queues_wait_for_room_and_all_arrive_in_order():
+    """A client that does not read fills the server's outgoing queue (high-water mark);
+    the server holds further replies until there is room again, losing none."""
+    ep = endpoint()
+
+    async def main():
+        server = Server("server", ep, echo, faults=FaultRules(), inflight_requests_max=1000,
+                        queue_messages_max=2, message_bytes_max=1 << 22)
+        task = asyncio.ensure_future(server.run())
+        raw = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+        raw.setsockopt(zmq.LINGER, 0)
+        raw.setsockopt(zmq.RCVHWM, 2)
+        raw.setsockopt(zmq.RCVBUF, 4096)
+        raw.connect(ep)
+        try:
+            big = b"x" * 256 * 1024  # a few replies fill the kernel's buffers too
+            for i in range(40):
+                await raw.send_multipart(encode(Message(Kind.REQUEST, ApiKey.FETCH, i, "raw",
+                                                        {"i": i}, [big])))
+            await asyncio.sleep(0.5)  # the replies pile up against the queues
+            ids = []
+            for _ in range(40):
+                reply = decode(await asyncio.wait_for(raw.recv_multipart(), 10))
+                ids.append(reply.request_id)
+            assert ids == list(range(40))
+        finally:
+            raw.close(0)
+            task.cancel()
+            server.close()
+
+    run(main())
