@@ -5,9 +5,10 @@
         cluster.kill("broker-2")                       # SIGKILL
         cluster.restart("broker-2")
 
-Coordinators start first and must answer before brokers start, because brokers register
-with them. Each node is ready when its status says so; the launcher waits for that with
-a deadline and, if a node dies or stays silent, shows the tail of its log.
+Coordinators are spawned first and brokers right after them; a broker keeps asking for
+the controller until the coordinators have elected one. Each node is ready when its
+status says so; the launcher waits for that with a deadline and, if a node dies or stays
+silent, shows the tail of its log.
 """
 
 from __future__ import annotations
@@ -112,12 +113,14 @@ class Cluster:
         self._owned = True
         atexit.register(self._stop_at_exit)
         try:
-            for role in ("coordinator", "broker"):
-                specs = [s for s in self.config.nodes if s.role == role]
-                for spec in specs:
-                    self.nodes[spec.name] = spawn(spec, config_path, self.data_dir)
-                self._write_state()
-                self._wait_ready(specs)
+            # Coordinators first, but brokers without waiting for them: a broker keeps
+            # asking for the controller until one is elected, so its interpreter start
+            # overlaps the election instead of following it.
+            specs = sorted(self.config.nodes, key=lambda s: s.role != "coordinator")
+            for spec in specs:
+                self.nodes[spec.name] = spawn(spec, config_path, self.data_dir)
+            self._write_state()
+            self._wait_ready(specs)
         except BaseException:
             self.stop()
             raise
