@@ -147,66 +147,78 @@ _NULL = varint(-1)
 # -- encoding ---------------------------------------------------------------------------
 
 
-def encode_batch(records, *, base_offset: int = 0, base_timestamp: int | None = None,
-                 producer_id: int = NO_PRODUCER_ID, producer_epoch: int = NO_PRODUCER_EPOCH,
-                 base_sequence: int = NO_SEQUENCE,
-                 partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
-                 transactional: bool = False, control: bool = False,
-                 log_append_time: bool = False, offset_deltas=None,
-                 last_offset_delta: int | None = None) -> bytes:
+def encode_batch(records, **batch_fields) -> bytes:
     """Encode records given as (key, value, timestamp_ms, headers) tuples, where headers
-    is a sequence of (str, bytes|None) pairs or None. Offsets are 0..n-1 relative to the
-    batch (the broker stamps the base offset when it appends), unless `offset_deltas`
-    gives them, as compaction does to keep the offsets of the records it retains."""
+    is a sequence of (str, bytes|None) pairs or None; see encode_columns for the rest."""
     if not records:
         raise ValueError("a record batch holds at least one record")
+    keys, values, timestamps, headers = zip(*records, strict=True)
+    return encode_columns(keys, values, timestamps, headers, **batch_fields)
+
+
+def encode_columns(keys, values, timestamps, headers, *, base_offset: int = 0,
+                   base_timestamp: int | None = None, producer_id: int = NO_PRODUCER_ID,
+                   producer_epoch: int = NO_PRODUCER_EPOCH, base_sequence: int = NO_SEQUENCE,
+                   partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
+                   transactional: bool = False, control: bool = False,
+                   log_append_time: bool = False, offset_deltas=None,
+                   last_offset_delta: int | None = None) -> bytes:
+    """Encode the records whose keys, values, timestamps and headers are given column by
+    column (as the producer accumulates them). Offsets are 0..n-1 relative to the batch
+    (the broker stamps the base offset when it appends), unless `offset_deltas` gives
+    them, as compaction does to keep the offsets of the records it retains.
+
+    This loop runs once per record a producer sends: small varints come straight from
+    the table and each record is one join."""
+    if not values:
+        raise ValueError("a record batch holds at least one record")
     if base_timestamp is None:
-        base_timestamp = records[0][2]
-    max_timestamp = base_timestamp
+        base_timestamp = timestamps[0]
+    max_timestamp = max(base_timestamp, max(timestamps))
+    small, limit, join = _SMALL_VARINTS, _SMALL_VARINT_LIMIT, b"".join
     parts = []
     append = parts.append
-    deltas = range(len(records)) if offset_deltas is None else offset_deltas
-    for delta, (key, value, timestamp, headers) in zip(deltas, records, strict=True):
-        if timestamp > max_timestamp:
-            max_timestamp = timestamp
-        body = [b"\x00", varint(timestamp - base_timestamp), varint(delta)]
+    deltas = range(len(values)) if offset_deltas is None else offset_deltas
+    for delta, key, value, timestamp, hdrs in zip(deltas, keys, values, timestamps, headers,
+                                                  strict=True):
+        u = (timestamp - base_timestamp) << 1
+        ts = small[u] if 0 <= u < limit else varint(timestamp - base_timestamp)
+        u = delta << 1
+        od = small[u] if 0 <= u < limit else varint(delta)
         if key is None:
-            body.append(_NULL)
+            key_part = _NULL
         else:
-            body.append(varint(len(key)))
-            body.append(key)
+            u = len(key) << 1
+            key_part = (small[u] if u < limit else varint(len(key))) + key
         if value is None:
-            body.append(_NULL)
+            value_len, value = _NULL, b""
         else:
-            body.append(varint(len(value)))
-            body.append(value)
-        if headers:
-            body.append(varint(len(headers)))
-            for hkey, hvalue in headers:
-                hk = hkey.encode()
-                body.append(varint(len(hk)))
-                body.append(hk)
-                if hvalue is None:
-                    body.append(_NULL)
-                else:
-                    body.append(varint(len(hvalue)))
-                    body.append(hvalue)
-        else:
-            body.append(b"\x00")
-        record = b"".join(body)
-        append(varint(len(record)))
+            u = len(value) << 1
+            value_len = small[u] if u < limit else varint(len(value))
+        record = join((b"\x00", ts, od, key_part, value_len, value,
+                       _encode_headers(hdrs) if hdrs else b"\x00"))
+        u = len(record) << 1
+        append(small[u] if u < limit else varint(len(record)))
         append(record)
     attributes = ((TRANSACTIONAL_BIT if transactional else 0) | (CONTROL_BIT if control else 0)
                   | (TIMESTAMP_TYPE_BIT if log_append_time else 0))
-    count = len(records)
     if last_offset_delta is None:
         last_offset_delta = deltas[-1]
     tail = struct.pack(">hiqqqhii", attributes, last_offset_delta, base_timestamp, max_timestamp,
-                       producer_id, producer_epoch, base_sequence, count)
-    crc_region = tail + b"".join(parts)
+                       producer_id, producer_epoch, base_sequence, len(values))
+    crc_region = tail + join(parts)
     batch_length = len(crc_region) + 9  # + partitionLeaderEpoch(4) + magic(1) + crc(4)
     return (PREFIX.pack(base_offset, batch_length, partition_leader_epoch, MAGIC)
             + struct.pack(">I", crc32c(crc_region)) + crc_region)
+
+
+def _encode_headers(headers) -> bytes:
+    body = [varint(len(headers))]
+    for hkey, hvalue in headers:
+        hk = hkey.encode()
+        body += (varint(len(hk)), hk)
+        body += (_NULL,) if hvalue is None else (varint(len(hvalue)), hvalue)
+    return b"".join(body)
 
 
 def stamp_prefix(header: BatchHeader, base_offset: int, partition_leader_epoch: int) -> bytes:

@@ -115,10 +115,6 @@ class Batch:
     def __len__(self) -> int:
         return len(self.values)
 
-    def record_tuples(self) -> list[tuple]:
-        """(key, value, timestamp, headers) per record, as records.encode_batch takes them."""
-        return list(zip(self.keys, self.values, self.timestamps, self.headers, strict=True))
-
     def _run_callbacks(self, _future) -> None:
         with self.callbacks_lock:
             fns, self.callback_fns = self.callback_fns, None

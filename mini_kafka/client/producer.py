@@ -354,8 +354,9 @@ class Producer:
         if self.idempotent:
             batch.base_sequence = self._next_sequence.get(key, 0)
             self._next_sequence[key] = (batch.base_sequence + len(batch)) % 2**31
-        batch.encoded = records.encode_batch(
-            batch.record_tuples(), producer_id=self._producer_id if self.idempotent else -1,
+        batch.encoded = records.encode_columns(
+            batch.keys, batch.values, batch.timestamps, batch.headers,
+            producer_id=self._producer_id if self.idempotent else -1,
             producer_epoch=self._producer_epoch if self.idempotent else -1,
             base_sequence=batch.base_sequence if self.idempotent else -1,
             transactional=self._txn is not None)
