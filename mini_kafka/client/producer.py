@@ -50,6 +50,16 @@ def _acks(value) -> int:
     return mapping[value]
 
 
+def _serialized(name: str, item, serializer):
+    """`item` through its serializer, checked to be bytes (or None)."""
+    if serializer is not None:
+        item = serializer(item)
+    if item is not None and not isinstance(item, bytes | bytearray | memoryview):
+        raise TypeError(f"{name} must be bytes or None, got {type(item).__name__} "
+                        f"(pass {name}_serializer= to convert)")
+    return item
+
+
 class Producer:
     def __init__(self, bootstrap_servers, *, acks="all", linger_ms: int = 5,
                  batch_size: int = 16384, max_request_size: int = 1024 * 1024,
@@ -114,18 +124,10 @@ class Producer:
         # common case (bytes in, no headers, no explicit partition).
         if self._closing:
             raise KafkaError("INVALID_REQUEST", "the producer is closed")
-        if key is not None:
-            if self.key_serializer is not None:
-                key = self.key_serializer(key)
-            if type(key) is not bytes and not isinstance(key, bytearray | memoryview):
-                raise TypeError(f"key must be bytes or None, got {type(key).__name__} "
-                                f"(pass key_serializer= to convert)")
-        if value is not None:
-            if self.value_serializer is not None:
-                value = self.value_serializer(value)
-            if type(value) is not bytes and not isinstance(value, bytearray | memoryview):
-                raise TypeError(f"value must be bytes or None, got {type(value).__name__} "
-                                f"(pass value_serializer= to convert)")
+        if key is not None and (self.key_serializer is not None or type(key) is not bytes):
+            key = _serialized("key", key, self.key_serializer)
+        if value is not None and (self.value_serializer is not None or type(value) is not bytes):
+            value = _serialized("value", value, self.value_serializer)
         size = RECORD_OVERHEAD_BYTES + (0 if key is None else len(key)) + \
             (0 if value is None else len(value))
         if headers:

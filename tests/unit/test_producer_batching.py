@@ -56,3 +56,16 @@ def test_a_record_over_max_request_size_is_refused_and_nothing_is_buffered(produ
     with pytest.raises(KafkaError, match="MESSAGE_TOO_LARGE"):
         producer.send("t", b"x" * 5000)
     assert producer._buffered == 0 and not any(producer._queues.values())
+
+
+def test_values_must_be_bytes_unless_a_serializer_makes_them_so(producer):
+    with pytest.raises(TypeError, match="value must be bytes or None, got str"):
+        producer.send("t", "text")
+    with pytest.raises(TypeError, match="key must be bytes or None, got int"):
+        producer.send("t", b"v", key=7)
+    producer.send("t", bytearray(b"v"), key=memoryview(b"k"))
+    producer.value_serializer = str.encode
+    producer.key_serializer = lambda k: None  # a serializer may make a key null
+    producer.send("t", "text", key="dropped", partition=0)
+    batch = producer._queues[("t", 0)][-1]
+    assert (batch.keys[-1], batch.values[-1]) == (None, b"text")
