@@ -60,11 +60,15 @@ def parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
+INJECTED = ("clock", "rng")  # a client's time and randomness, for tests: not properties
+
+
 def client_kwargs(pairs: dict[str, str], cls, what: str, *, reserved=()) -> dict:
     """Kafka-style properties (linger.ms=5) -> keyword arguments of a client class."""
     params = inspect.signature(cls.__init__).parameters
     allowed = sorted(p for p in params if params[p].kind == params[p].KEYWORD_ONLY
-                     and p not in reserved and not p.endswith("serializer"))
+                     and p not in reserved and not p.endswith("serializer")
+                     and p not in INJECTED)
     out = {}
     for key, value in pairs.items():
         name = key.replace(".", "_")

@@ -59,6 +59,8 @@ def test_errors_name_the_problem_and_exit_non_zero(mini_kafka_cluster_factory):
          "INVALID_REPLICATION_FACTOR"),
         (("produce", "t", "--producer-property", "lingerms=5", *b),
          "unknown producer property 'lingerms'"),
+        (("produce", "t", "--producer-property", "rng=5", *b),  # injected, not a property
+         "unknown producer property 'rng'"),
         (("consume", "t", "--offset", "3", *b), "--offset needs --partition"),
         (("topic", "list", "--bootstrap-server", "nohost"), "bad bootstrap server 'nohost'"),
     ]
