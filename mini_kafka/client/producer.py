@@ -60,6 +60,22 @@ def _serialized(name: str, item, serializer):
     return item
 
 
+def requests_within(batches: list[Batch], max_request_size: int) -> list[list[Batch]]:
+    """The batches for one leader, in order, cut into requests of at most
+    max_request_size bytes each (one batch alone may fill a request): batches grow to
+    max_request_size, so one request for many partitions could pass the size a broker's
+    socket takes."""
+    requests: list[list[Batch]] = []
+    size = 0
+    for batch in batches:
+        if not requests or size + len(batch.encoded) > max_request_size:
+            requests.append([])
+            size = 0
+        requests[-1].append(batch)
+        size += len(batch.encoded)
+    return requests
+
+
 class Producer:
     def __init__(self, bootstrap_servers, *, acks="all", linger_ms: int = 5,
                  batch_size: int = 16384, max_request_size: int = 1024 * 1024,
@@ -347,7 +363,8 @@ class Producer:
             self._encode(batch)
             by_leader.setdefault(leader[1], []).append(batch)
         for endpoint, batches in by_leader.items():
-            asyncio.ensure_future(self._produce(endpoint, batches))
+            for request in requests_within(batches, self.max_request_size):
+                asyncio.ensure_future(self._produce(endpoint, request))
 
     def _encode(self, batch: Batch) -> None:
         if batch.encoded is not None:

@@ -9,6 +9,8 @@ import random
 import pytest
 
 from mini_kafka.client import Producer
+from mini_kafka.client.batch import Batch
+from mini_kafka.client.producer import requests_within
 from mini_kafka.errors import KafkaError
 
 pytestmark = pytest.mark.unit
@@ -69,3 +71,14 @@ def test_values_must_be_bytes_unless_a_serializer_makes_them_so(producer):
     producer.send("t", "text", key="dropped", partition=0)
     batch = producer._queues[("t", 0)][-1]
     assert (batch.keys[-1], batch.values[-1]) == (None, b"text")
+
+
+def test_a_leaders_batches_are_cut_into_requests_within_max_request_size():
+    batches = []
+    for size in (400, 500, 200, 900, 1200, 100):
+        b = Batch("t", len(batches), created_s=0.0)
+        b.encoded = b"x" * size
+        batches.append(b)
+    cut = requests_within(batches, 1000)
+    assert [[len(b.encoded) for b in r] for r in cut] == \
+        [[400, 500], [200], [900], [1200], [100]]  # in order; an oversized batch alone
