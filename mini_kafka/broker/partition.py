@@ -13,6 +13,7 @@ import asyncio
 import logging
 
 from mini_kafka import records
+from mini_kafka.broker import state_snapshot
 from mini_kafka.broker.log import PartitionLog
 from mini_kafka.broker.producer_state import ProducerStateTable
 from mini_kafka.broker.replica import LeaderState
@@ -40,7 +41,12 @@ class Partition:
         self.isr: list[int] = []
         self.hw = min(high_watermark, plog.log_end_offset)
         self.leader_state: LeaderState | None = None
-        self._rebuild_state()
+        loaded = state_snapshot.take(plog.directory, plog.log_end_offset,
+                                     trusted=plog.was_clean_shutdown)
+        if loaded is not None:
+            self.producers, self.txns = loaded
+        else:
+            self._rebuild_state()
         # Long polls waiting for this partition to change (data, HW, role): each fetch or
         # acks=all produce registers one future across all its partitions.
         self._waiters: set[asyncio.Future] = set()
@@ -52,6 +58,13 @@ class Partition:
         for header in self.log.headers():
             self._track(header, self.log.read(header.base_offset, 1)
                         if header.is_control else None)
+
+    def close(self) -> None:
+        """Clean shutdown: save the producer and transaction state, then close the log
+        (whose clean-shutdown marker is what makes the saved state trusted)."""
+        state_snapshot.save(self.log.directory, self.log.log_end_offset, self.producers,
+                            self.txns)
+        self.log.close()
 
     def _track(self, header: BatchHeader, data=None, pos: int = 0) -> None:
         """Bookkeeping for one appended batch; `data` holds it when it is a marker."""

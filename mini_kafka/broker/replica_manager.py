@@ -71,7 +71,7 @@ class ReplicaManager:
         self.fetchers.close()
         self._checkpoint_hw()
         for part in self.partitions.values():
-            part.log.close()
+            part.close()
 
     # -- metadata -------------------------------------------------------------------------
 
