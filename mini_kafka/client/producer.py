@@ -154,7 +154,7 @@ class Producer:
         if size > self.max_request_size:
             raise KafkaError("MESSAGE_TOO_LARGE", f"a {size}-byte record is over "
                                                   f"max_request_size ({self.max_request_size})")
-        partitions = self._view.topics.get(topic) or self._partitions(topic)
+        partitions = self._partitions(topic)
         if partition is None:
             partition = self._sticky.partition(topic, len(partitions), size) if key is None \
                 else partition_for_key(bytes(key), len(partitions))

@@ -10,14 +10,15 @@ from mini_kafka.client.types import ConsumerRecord, TopicPartition
 
 
 def batch(base_offset, values, *, producer_id=-1, transactional=False, epoch=0):
-    raw = records.encode_batch([(None, v, 1000 + i, None) for i, v in enumerate(values)],
-                               producer_id=producer_id, producer_epoch=0 if producer_id >= 0
-                               else -1, transactional=transactional)
-    header = records.peek_header(raw)
-    return records.stamp_prefix(header, base_offset, epoch) + raw[records.PREFIX_BYTES:]
+    return records.encode_batch([(None, v, 1000 + i, None) for i, v in enumerate(values)],
+                                base_offset=base_offset, partition_leader_epoch=epoch,
+                                producer_id=producer_id,
+                                producer_epoch=0 if producer_id >= 0 else -1,
+                                transactional=transactional)
 
 
 def marker(offset, producer_id, commit):
+    """A transaction marker as a broker stores it: stamped with its offset."""
     raw = records.encode_marker(producer_id, 0, commit, 0, 5000)
     header = records.peek_header(raw)
     return records.stamp_prefix(header, offset, 0) + raw[records.PREFIX_BYTES:]
