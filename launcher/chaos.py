@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import re
 import signal
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from launcher.control import call_node
+from mini_kafka.broker.log.disk import INJECTED_FULL_MARKER
 from mini_kafka.errors import KafkaError
 from mini_kafka.protocol import ApiKey
-from mini_kafka.transport import call
 
 if TYPE_CHECKING:
     from launcher.cluster import Cluster
 
-# A node under a loss rule drops our own requests too: ask again.
-CALL_RETRIES = 5
+# Fault rules never touch these requests (see mini_kafka.transport.faults.CONTROL_APIS);
+# one more try covers a node just resumed from SIGSTOP or too busy to answer in time.
+CALL_RETRIES = 1
 LEADER_OF = re.compile(r"^leader-of\s+(?P<topic>\S+)/(?P<partition>\d+)$")
 
 
@@ -51,15 +54,14 @@ def resolve(cluster: Cluster, spec: str) -> str:
 
 
 def rules_of(cluster: Cluster, name: str) -> list[dict]:
-    reply = call(cluster.config.node(name).endpoint, ApiKey.STATUS, sender="chaos",
-                 timeout_ms=cluster.config.timeouts.status_timeout_ms, retries=CALL_RETRIES)
+    reply = call_node(cluster.config, name, ApiKey.STATUS,
+                      timeout_ms=cluster.config.timeouts.status_timeout_ms, retries=CALL_RETRIES)
     return list(reply.body.get("faults", []))
 
 
-def set_rules(cluster: Cluster, name: str, rules: list[dict]) -> None:
-    reply = call(cluster.config.node(name).endpoint, ApiKey.SET_FAULTS, {"rules": rules},
-                 sender="chaos", timeout_ms=cluster.config.timeouts.status_timeout_ms,
-                 retries=CALL_RETRIES)
+def set_rules(cluster: Cluster, name: str, rules: list[dict], **disk: bool) -> None:
+    reply = call_node(cluster.config, name, ApiKey.SET_FAULTS, {"rules": rules, **disk},
+                      timeout_ms=cluster.config.timeouts.status_timeout_ms, retries=CALL_RETRIES)
     if reply.error != "NONE":
         raise ChaosError(f"{name} refused the fault rules: {reply.body.get('message')}")
 
@@ -112,17 +114,58 @@ def loss(cluster: Cluster, name: str, rate: float) -> None:
     add_rules(cluster, name, [{"peer": "*", "direction": "both", "drop_rate": rate}])
 
 
-def heal(cluster: Cluster) -> list[str]:
-    """Clear every fault rule and resume paused nodes; returns the nodes it reached."""
-    healed = []
+def disk_full(cluster: Cluster, name: str, full: bool = True) -> None:
+    """Make every write to the broker's partition logs fail with ENOSPC, as a full disk
+    would (full=False: writes work again). The broker's own seam, not the real disk; like
+    a real full disk it stays full across a restart of the broker (a marker in its
+    directory) until cleared or healed."""
+    if cluster.config.node(name).role != "broker":
+        raise ChaosError(f"{name} holds no partition logs: disk faults are for brokers")
+    marker = cluster.config.node_dir(name) / INJECTED_FULL_MARKER
+    if full:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    else:
+        marker.unlink(missing_ok=True)
+    node = cluster.nodes.get(name)
+    if node is None or not node.alive():
+        return  # it finds the marker when it starts
+    try:
+        reply = call_node(cluster.config, name, ApiKey.SET_FAULTS, {"disk_full": full},
+                          timeout_ms=cluster.config.timeouts.status_timeout_ms,
+                          retries=CALL_RETRIES)
+    except KafkaError as e:
+        raise ChaosError(f"cannot reach {name} to change its disk ({e}); is it running "
+                         "and not paused?") from None
+    if reply.error != "NONE":
+        raise ChaosError(f"{name} refused the disk fault: {reply.body.get('message')}")
+
+
+@dataclass(frozen=True)
+class HealReport:
+    healed: list[str]             # running nodes whose rules are now clear, paused ones resumed
+    not_running: list[str]        # nothing to heal: a node starts again without rules
+    unreachable: dict[str, str]   # running but not answering: node -> what went wrong
+
+    def problem(self) -> str:
+        return "could not reach " + "; ".join(f"{name} ({why})" for name, why in
+                                              self.unreachable.items())
+
+
+def heal(cluster: Cluster) -> HealReport:
+    """Clear every fault rule and disk fault and resume paused nodes; every running node
+    is asked, and one that does not answer is reported, not skipped."""
+    healed, not_running, unreachable = [], [], {}
     for spec in cluster.config.nodes:
+        (cluster.config.node_dir(spec.name) / INJECTED_FULL_MARKER).unlink(missing_ok=True)
         node = cluster.nodes.get(spec.name)
         if node is None or not node.alive():
+            not_running.append(spec.name)
             continue
         node.signal(signal.SIGCONT)  # a paused node must run to take the new rules
         try:
-            set_rules(cluster, spec.name, [])
+            set_rules(cluster, spec.name, [], disk_full=False)
             healed.append(spec.name)
-        except KafkaError:
-            pass
-    return healed
+        except (KafkaError, ChaosError) as e:
+            unreachable[spec.name] = str(e)
+    return HealReport(healed, not_running, unreachable)

@@ -18,6 +18,14 @@ def sparkline(values: list[int]) -> str:
                    for v in values)
 
 
+def partition_names(partitions: list[dict]) -> str:
+    """`chaos-idle-0,3 __consumer_offsets-1,2`: every partition, by topic, compactly."""
+    by_topic: dict[str, list[int]] = {}
+    for p in partitions:
+        by_topic.setdefault(p["topic"], []).append(p["partition"])
+    return " ".join(f"{t}-{','.join(map(str, sorted(ps)))}" for t, ps in sorted(by_topic.items()))
+
+
 def recovery_summary(faults: list[dict]) -> dict[str, Any]:
     times = [f["recovery_s"] for f in faults if f["recovery_s"] is not None]
     return {"n": len(times), "median_s": statistics.median(times) if times else None,
@@ -35,6 +43,7 @@ def to_json(verdict: Verdict, seed: int, history_path: str | None,
         "recovery": recovery_summary(verdict.figures["faults"]),
         "skipped_faults": [e for e in events if e["type"] == "fault"
                            and e["phase"] in ("skipped", "failed")],
+        "final_isr": [e for e in events if e["type"] == "final_isr"],
         "history": history_path,
     }
 
@@ -47,6 +56,8 @@ def render(verdict: Verdict, seed: int, settings: dict[str, Any], history_path: 
              f"partitions, RF={settings.get('replication_factor')}, "
              f"min.insync.replicas={settings.get('min_insync_replicas')}, "
              f"acks={settings.get('acks')}"
+             + (", through the Kafka listeners (librdkafka)"
+                if settings.get("client") == "kafka" else "")
              + (", unclean leader election ON" if settings.get("unclean_leader_election")
                 else "")]
     lines.append(f"faults injected: {len(f['faults'])}")
@@ -74,9 +85,19 @@ def render(verdict: Verdict, seed: int, settings: dict[str, Any], history_path: 
     lines.append(f"reads: {f['polled']} polled by the group ({f['commits']} commits), "
                  f"{f['read_after_healing']} read back after healing")
     lines.append(f"acks per second: {sparkline(f['acks_per_second'])}")
+    for isr in f.get("final_isr", []):
+        whole = isr["partitions"] - isr["not_whole"]
+        lines.append(f"in sync after healing: {whole} of {isr['partitions']} partitions "
+                     "(every topic, idle and internal ones included) with every replica "
+                     "in the ISR")
+    for e in events:
+        if e["type"] == "final_isr" and e["not_whole"]:
+            lines.append(f"  not whole: {partition_names(e['not_whole'])}")
     if verdict.valid:
         lines.append("anomalies: none")
-        lines.append("verdict: VALID (nothing acknowledged lost, duplicated or reordered)")
+        whole = "; every ISR whole at the end" if f.get("final_isr") else ""
+        lines.append(f"verdict: VALID (nothing acknowledged lost, duplicated or reordered"
+                     f"{whole})")
     else:
         lines.append("anomalies:")
         for a in verdict.anomalies:

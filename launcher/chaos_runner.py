@@ -3,14 +3,20 @@
 The runner is the shell around the pure parts (launcher.nemesis plans the faults,
 launcher.checker judges the history): it injects each planned fault into a live
 cluster, records what it did and what the fault could touch, heals everything at the
-end, waits for the cluster to converge (every replica back in sync), reads every
-partition from the beginning and hands the whole history to the checker.
+end, waits for the cluster to converge (every replica of every partition back in sync,
+recorded for the checker), reads every partition from the beginning and hands the whole
+history to the checker.
+
+Beside the workload's topic the run keeps an idle topic nobody writes: a broker that
+restarts, or a whole cluster that goes down and up, must bring partitions that never
+saw a write back to a whole ISR too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +24,7 @@ from dataclasses import dataclass, field
 from launcher.checker import Verdict, check
 from launcher.cluster import Cluster
 from launcher.history import History
-from launcher.nemesis import BROKER_FAULTS, Fault, NemesisSettings, plan
+from launcher.nemesis import BROKER_FAULTS, WHOLE_CLUSTER, Fault, NemesisSettings, plan
 from launcher.workload import Workload, WorkloadSettings
 from mini_kafka.client import Admin, Consumer, NewTopic, TopicPartition
 from mini_kafka.errors import KafkaError
@@ -34,6 +40,9 @@ class RunSettings:
     workload: WorkloadSettings = field(default_factory=WorkloadSettings)
     replication_factor: int = 3
     min_insync_replicas: int = 2
+    # A topic with the same settings that nothing writes (0 partitions: none).
+    idle_topic: str = "chaos-idle"
+    idle_partitions: int = 6
     unclean_leader_election: bool = False
     # Before each broker fault, wait for every replica to be back in sync, so one broker
     # down never leaves a partition without an in-sync replica (the N-1 promise).
@@ -66,15 +75,16 @@ class ChaosRun:
                             schedule=[f.to_dict() for f in self.schedule],
                             settings=_describe(s))
         self.create_topic()
-        workload = Workload(self.cluster.bootstrap, self.history, s.workload).start()
+        workload = self._workload().start()
         try:
             for fault in self.schedule:
                 self.execute(fault)
             self._wait_until(s.nemesis.duration_s)
         finally:
             self.heal_everything()
-            converged = self.await_converged(s.converge_timeout_s)
+            converged = self.await_converged(s.converge_timeout_s, every_topic=True)
             self.history.record("heal", converged=converged)
+            self.record_final_isr()
             workload.stop_producing(s.drain_timeout_s)
             self.await_consumed(s.drain_timeout_s)
             workload.stop_consuming(s.drain_timeout_s)
@@ -82,15 +92,27 @@ class ChaosRun:
         self.history.record("run", phase="end")
         return check(self.history.events)
 
+    def _workload(self) -> Workload:
+        if self.settings.workload.client == "kafka":
+            from launcher.kafka_workload import KafkaClientWorkload
+            return KafkaClientWorkload(self.cluster.kafka_bootstrap, self.history,
+                                       self.settings.workload)
+        return Workload(self.cluster.bootstrap, self.history, self.settings.workload)
+
     def create_topic(self) -> None:
         s = self.settings
         configs = {"min.insync.replicas": str(s.min_insync_replicas)}
         if s.unclean_leader_election:
             configs["unclean.leader.election.enable"] = "true"
+        topics = [NewTopic(s.workload.topic, s.workload.partitions, s.replication_factor,
+                           configs)]
+        if s.idle_partitions:
+            topics.append(NewTopic(s.idle_topic, s.idle_partitions, s.replication_factor,
+                                   configs))
         with Admin(self.cluster.bootstrap) as admin:
-            admin.create_topics([NewTopic(s.workload.topic, s.workload.partitions,
-                                          s.replication_factor, configs)])
-        self._await(lambda: all(p["leader"] >= 0 for p in self._partitions()),
+            admin.create_topics(topics)
+        self._await(lambda: all(p["leader"] >= 0 for t in topics
+                                for p in self.cluster.metadata().topic_partitions(t.name)),
                     s.converge_timeout_s)
 
     # -- faults ---------------------------------------------------------------------------
@@ -99,13 +121,23 @@ class ChaosRun:
         if not self._wait_until(fault.at_s):
             return
         s = self.settings
-        if s.stay_within_n_minus_1 and not self.await_converged(s.in_sync_wait_s):
+        # Waits for the replicas make faults late; the run still ends on time, so a
+        # cluster that never gets back in sync costs one wait, not one per fault left.
+        left_s = s.nemesis.duration_s - self.history.now()
+        if left_s <= 0:
+            self.history.record("fault", phase="skipped", id=fault.id, kind=fault.kind,
+                                target=fault.target, reason="the run's duration is over "
+                                "(earlier faults ran late)")
+            return
+        if s.stay_within_n_minus_1 and not self.await_converged(min(s.in_sync_wait_s,
+                                                                    left_s)):
             self.history.record("fault", phase="skipped", id=fault.id, kind=fault.kind,
                                 target=fault.target, reason="replicas not back in sync: "
                                 "injecting now could take a partition's last ISR member")
             return
         try:
-            fault = dataclasses.replace(fault, target=self.cluster.resolve(fault.target))
+            if fault.target != WHOLE_CLUSTER:
+                fault = dataclasses.replace(fault, target=self.cluster.resolve(fault.target))
             affected = self._affected(fault)
             self._inject(fault)
         except (KafkaError, RuntimeError) as e:
@@ -122,26 +154,33 @@ class ChaosRun:
     def _inject(self, fault: Fault) -> None:
         if fault.kind in ("kill", "kill-coordinator"):
             self.cluster.kill(fault.target)
+        elif fault.kind == "restart":
+            self.cluster.kill(fault.target, signal.SIGTERM)  # waits for its clean exit
         elif fault.kind == "pause":
             self.cluster.pause(fault.target)
         elif fault.kind == "partition":
             self.cluster.partition([fault.target])
+        elif fault.kind == "down-up":
+            self.cluster.stop()
 
     def _repair(self, fault: Fault) -> None:
         try:
-            if fault.kind in ("kill", "kill-coordinator"):
+            if fault.kind in ("kill", "kill-coordinator", "restart"):
                 self.cluster.start_node(fault.target)
             elif fault.kind == "pause":
                 self.cluster.resume(fault.target)
             elif fault.kind == "partition":
                 self.cluster.heal()
+            elif fault.kind == "down-up":
+                self.cluster.start()  # the same ports: clients keep their bootstrap list
         except (KafkaError, RuntimeError) as e:  # healed for good at the end of the run
             self.history.record("fault", phase="repair_failed", id=fault.id, error=str(e))
 
     def _affected(self, fault: Fault) -> list[int]:
         """Partitions of the workload's topic the fault can slow: those with a replica on
         the broker (a dead follower holds acks=all back until it leaves the ISR); every
-        partition for a coordinator (no leader can change while the controller is gone)."""
+        partition for a coordinator (no leader can change while the controller is gone)
+        and for a down-up."""
         parts = self._partitions()
         if fault.kind not in BROKER_FAULTS:
             return [p["partition"] for p in parts]
@@ -161,17 +200,32 @@ class ChaosRun:
                     self.history.record("heal", phase="restart_failed", node=spec.name,
                                         error=str(e))
 
-    def await_converged(self, timeout_s: float) -> bool:
-        """Every broker unfenced, every partition led and fully in sync."""
+    def await_converged(self, timeout_s: float, every_topic: bool = False) -> bool:
+        """Every broker unfenced, every partition of the workload's topic (of every topic,
+        internal ones included, with `every_topic`) led and fully in sync."""
         brokers = {s.id for s in self.cluster.config.nodes if s.role == "broker"}
 
         def converged() -> bool:
             image = self.cluster.metadata()
             if set(image.unfenced_broker_ids()) != brokers:
                 return False
-            return all(p["leader"] >= 0 and sorted(p["isr"]) == sorted(p["replicas"])
-                       for p in image.topic_partitions(self.settings.workload.topic))
+            return not _not_whole(image, None if every_topic else self.settings.workload.topic)
         return self._await(converged, timeout_s)
+
+    def record_final_isr(self) -> None:
+        """What the checker needs to judge the end state: every partition that is not
+        whole (no leader, or an ISR short of its replicas) and every broker not back."""
+        brokers = sorted(s.id for s in self.cluster.config.nodes if s.role == "broker")
+        try:
+            image = self.cluster.metadata(linearizable=True)
+        except (KafkaError, RuntimeError) as e:
+            self.history.record("final_isr", partitions=0, not_whole=[],
+                                brokers_not_back=brokers, error=str(e))
+            return
+        unfenced = set(image.unfenced_broker_ids())
+        self.history.record("final_isr", partitions=len(image.partitions),
+                            topics=sorted(image.topics), not_whole=_not_whole(image),
+                            brokers_not_back=[b for b in brokers if b not in unfenced])
 
     def await_consumed(self, timeout_s: float) -> bool:
         """The group has committed everything written, so its reads cover the whole run."""
@@ -228,12 +282,23 @@ class ChaosRun:
         self._stop.set()
 
 
+def _not_whole(image, topic: str | None = None) -> list[dict]:
+    """Partitions (of `topic`, or of every topic) without a leader or with an ISR short
+    of their replicas."""
+    parts = image.topic_partitions(topic) if topic else \
+        sorted(image.partitions.values(), key=lambda p: (p["topic"], p["partition"]))
+    return [{k: p[k] for k in ("topic", "partition", "leader", "replicas", "isr")}
+            for p in parts if p["leader"] < 0 or sorted(p["isr"]) != sorted(p["replicas"])]
+
+
 def _describe(s: RunSettings) -> dict:
     return {"duration_s": s.nemesis.duration_s, "faults": list(s.nemesis.kinds),
             "interval_s": s.nemesis.interval_s, "hold_s": s.nemesis.hold_s,
             "replication_factor": s.replication_factor,
-            "min_insync_replicas": s.min_insync_replicas, "acks": s.workload.acks,
+            "min_insync_replicas": s.min_insync_replicas, "client": s.workload.client,
+            "acks": s.workload.acks,
             "unclean_leader_election": s.unclean_leader_election,
-            "partitions": s.workload.partitions, "producers": s.workload.producers,
+            "partitions": s.workload.partitions, "idle_partitions": s.idle_partitions,
+            "producers": s.workload.producers,
             "consumers": s.workload.consumers,
             "rate_per_producer_per_s": s.workload.rate_per_producer_per_s}

@@ -9,14 +9,20 @@ Coordinators are spawned first and brokers right after them; a broker keeps aski
 the controller until the coordinators have elected one. Each node is ready when its
 status says so; the launcher waits for that with a deadline and, if a node dies or stays
 silent, shows the tail of its log.
+
+Before the first start the launcher makes the cluster's keys (<data_dir>/keys/, one
+CURVE keypair per node and one for itself); every later start, restart and CLI command
+uses the same keys. Its own requests (status, metadata, fault rules) go to each node's
+authenticated endpoint as the member "launcher".
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,14 +30,17 @@ from typing import Any
 import psutil
 import yaml
 
-from launcher import chaos, control, ports, state
+from launcher import chaos, chaos_log, control, discovery, ports, state
+from launcher.control import StatusProber
 from launcher.processes import NodeProcess, log_tail, spawn, stop_all
+from mini_kafka.access import member_names
 from mini_kafka.config import ClusterConfig, ConfigError, NodeSpec, config_from_dict, load_config
 from mini_kafka.metadata import MetadataImage
-from mini_kafka.protocol import ApiKey, Message
-from mini_kafka.transport import Client
+from mini_kafka.transport import KeysError, ensure_keys
 
-PROBE_INTERVAL_MS = 250
+PROBE_INTERVAL_MS = 250  # how long a start-up round waits for a node's answer
+READY_POLL_INTERVAL_MS = 100  # how often starting nodes are asked, at most
+NOT_READY_TAILS_MAX = 3  # logs shown when a start times out
 
 
 class ClusterError(RuntimeError):
@@ -48,23 +57,11 @@ class NodeStatus:
     info: dict[str, Any]
 
 
-def probe(specs: list[NodeSpec], timeout_ms: int) -> dict[str, dict[str, Any] | None]:
+def probe(config: ClusterConfig, specs: list[NodeSpec], timeout_ms: int
+          ) -> dict[str, dict[str, Any] | None]:
     """Ask every node for its status at once; None for a node that did not answer."""
-
-    async def ask_all():
-        client = Client("launcher", request_timeout_ms=timeout_ms, retries_max=0)
-        try:
-            replies = await asyncio.gather(
-                *(client.request(s.endpoint, ApiKey.STATUS) for s in specs),
-                return_exceptions=True)
-        finally:
-            client.close()
-        return {s.name: (r.body if isinstance(r, Message) else None)
-                for s, r in zip(specs, replies, strict=True)}
-
-    if not specs:
-        return {}
-    return asyncio.run(ask_all())
+    with StatusProber(config) as ask:
+        return ask(specs, timeout_ms)
 
 
 def _load(config: ClusterConfig | dict | str | Path) -> ClusterConfig:
@@ -83,6 +80,8 @@ class Cluster:
         self.startup_s: float | None = None
         self._config_path: Path | None = None  # the config the nodes were started with
         self._owned = False  # processes this object spawned (stopped at interpreter exit)
+        self.actor = chaos_log.default_actor()  # who injects faults, in the chaos-event log
+        self.warnings: list[str] = []  # what `start` found worth telling its user
 
     @classmethod
     def copy_on_free_ports(cls, config: ClusterConfig | dict | str | Path,
@@ -91,12 +90,22 @@ class Cluster:
         `data_dir`: for runs that must not collide with a cluster already up."""
         copy = _load(config).to_dict()
         copy["cluster"]["data_dir"] = str(data_dir)
-        copy["coordinators"]["base_port"] = copy["brokers"]["base_port"] = 0
+        for role in ("coordinators", "brokers"):
+            copy[role].update(base_port=0, cluster_base_port=0)
+            copy[role].pop("ports", None)
+            copy[role].pop("cluster_ports", None)
+        copy["brokers"]["kafka_base_port"] = 0
+        copy["brokers"].pop("kafka_ports", None)
         return cls(copy)
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> Cluster:
+    def start(self, progress: Callable[[dict[str, tuple[int, int]]], None] | None = None
+              ) -> Cluster:
+        """Start every node and wait until each is ready. `progress`, if given, is called
+        after every readiness probe with role -> (nodes ready, nodes) while it waits."""
+        self._check_host()
+        config_path = self._writable_data_dir() / state.EFFECTIVE_CONFIG_FILE
         running = self._running_nodes()
         if running:
             names = ", ".join(f"{n.spec.name} (pid {n.pid})" for n in running)
@@ -105,8 +114,11 @@ class Cluster:
                 f"{names}. Use `mini-kafka cluster status` or `mini-kafka cluster down`.")
         self.config = self._with_ports_resolved()
         self._refuse_busy_ports()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config_path = self.data_dir / state.EFFECTIVE_CONFIG_FILE
+        state.ensure_cluster_id(self.data_dir)
+        try:  # before any node runs: each reads its own key and the members' at start
+            ensure_keys(self.config.keys_dir, member_names(self.config))
+        except (KeysError, OSError) as e:
+            raise ClusterError(f"cannot set up the cluster's keys: {e}") from None
         config_path.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
         self._config_path = config_path
         began = time.monotonic()
@@ -120,7 +132,7 @@ class Cluster:
             for spec in specs:
                 self.nodes[spec.name] = spawn(spec, config_path, self.data_dir)
             self._write_state()
-            self._wait_ready(specs)
+            self._wait_ready(specs, progress)
         except BaseException:
             self.stop()
             raise
@@ -128,12 +140,27 @@ class Cluster:
         return self
 
     def stop(self) -> None:
-        """Brokers first (they may hand off work to the coordinators), then coordinators."""
+        """Brokers first (they may hand off work to the coordinators), then coordinators.
+        Nodes another process restarted (the CLI, the web console) are stopped too."""
         grace_s = self.config.timeouts.node_shutdown_grace_ms / 1000
+        nodes = [*self.nodes.values(), *self._restarted_elsewhere()]
         for role in ("broker", "coordinator"):
-            stop_all([n for n in self.nodes.values() if n.spec.role == role], grace_s)
+            stop_all([n for n in nodes if n.spec.role == role], grace_s)
         state.remove_state(self.data_dir)
         self._owned = False
+
+    def _restarted_elsewhere(self) -> list[NodeProcess]:
+        """Live nodes recorded in the state file that this object does not know by pid."""
+        try:
+            recorded = state.read_state(self.data_dir) or {}
+        except RuntimeError:
+            return []
+        known = {n.pid for n in self.nodes.values()}
+        names = {s.name for s in self.config.nodes}
+        found = [NodeProcess(self.config.node(name), entry["pid"], entry["create_time"])
+                 for name, entry in recorded.get("nodes", {}).items()
+                 if name in names and entry.get("pid") not in known]
+        return [n for n in found if n.alive()]
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -158,6 +185,21 @@ class Cluster:
         if recorded is None:
             raise ClusterError(f"no cluster is running here ({state.state_path(base.data_dir)} "
                                "not found); start one with `mini-kafka cluster up`")
+        return cls._from_state(recorded)
+
+    @classmethod
+    def find(cls, where: str | Path | None = None) -> Cluster:
+        """The running cluster a command means: `where` (a cluster.yaml, a data directory
+        or its cluster.json), else $MINI_KAFKA_CLUSTER, else the nearest one walking up
+        from the current directory (see launcher.discovery)."""
+        state_file = discovery.running_cluster(where)
+        recorded = state.read_state(state_file.parent)
+        if recorded is None:  # stopped between finding and reading it
+            raise ClusterError(f"no cluster is running: {state_file} is gone")
+        return cls._from_state(recorded)
+
+    @classmethod
+    def _from_state(cls, recorded: dict[str, Any]) -> Cluster:
         cluster = cls(load_config(recorded["config_path"]))
         cluster._config_path = Path(recorded["config_path"])
         for name, entry in recorded["nodes"].items():
@@ -169,7 +211,13 @@ class Cluster:
 
     @property
     def bootstrap(self) -> str:
+        """mini_kafka.client's bootstrap list (the brokers' ZeroMQ endpoints)."""
         return ",".join(f"{s.host}:{s.port}" for s in self.config.nodes if s.role == "broker")
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The brokers' Kafka listeners, for Kafka clients (bootstrap.servers) and tools."""
+        return ",".join(s.kafka_address for s in self.config.nodes if s.role == "broker")
 
     @property
     def state_file(self) -> Path:
@@ -177,7 +225,7 @@ class Cluster:
 
     def status(self) -> list[NodeStatus]:
         specs = self.config.nodes
-        answers = probe([s for s in specs if self._alive(s.name)],
+        answers = probe(self.config, [s for s in specs if self._alive(s.name)],
                         self.config.timeouts.status_timeout_ms)
         out = []
         for spec in specs:
@@ -201,7 +249,7 @@ class Cluster:
 
     def metadata(self, node: str | None = None, linearizable: bool = False) -> MetadataImage:
         """Committed cluster metadata, from coordinator `node` or any that answers."""
-        endpoint = self.config.node(node).endpoint if node else None
+        endpoint = self.config.node(node).cluster_endpoint if node else None
         return control.read_metadata(self.config, endpoint, linearizable)
 
     def write_metadata(self, command: dict[str, Any], timeout_ms: int | None = None) -> dict:
@@ -211,34 +259,80 @@ class Cluster:
     # -- disturbing it ------------------------------------------------------------------
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        node = self._node(name)
-        if not node.signal(sig):
-            raise ClusterError(f"{name} is not running")
+        self.kill_many([name], sig)
+
+    def kill_many(self, names: list[str], sig: int = signal.SIGKILL) -> None:
+        """Signal every node first, then wait for them: a mass failure, all at once
+        rather than one death after another."""
+        nodes = [self._node(name) for name in names]
+        at_ms = _now_ms()
+        not_running = [n.spec.name for n in nodes if not n.signal(sig)]
         if sig in (signal.SIGKILL, signal.SIGTERM):
-            if sig == signal.SIGTERM:
-                node.signal(signal.SIGCONT)
-            self._wait_dead(node)
+            for node in nodes:
+                if sig == signal.SIGTERM:
+                    node.signal(signal.SIGCONT)
+                self._wait_dead(node)
+        if not_running:
+            raise ClusterError(f"{', '.join(not_running)} "
+                               f"{'is' if len(not_running) == 1 else 'are'} not running")
+        self._record_fault("kill", list(names), at_ms, signal=signal.Signals(sig).name)
 
     def pause(self, name: str) -> None:
-        if not self._node(name).signal(signal.SIGSTOP):
+        node = self._node(name)
+        if not node.signal(signal.SIGSTOP):
             raise ClusterError(f"{name} is not running")
+        self._wait_stopped(node, True)
+        self._record_fault("pause", [name])
 
     def resume(self, name: str) -> None:
-        if not self._node(name).signal(signal.SIGCONT):
+        node = self._node(name)
+        if not node.signal(signal.SIGCONT):
             raise ClusterError(f"{name} is not running")
+        self._wait_stopped(node, False)
+        self._record_fault("resume", [name])
 
     def partition(self, *groups: list[str], one_way_from: list[str] | None = None) -> list:
         """Cut links between groups of nodes (see launcher.chaos.partition)."""
-        return chaos.partition(self, [list(g) for g in groups], one_way_from)
+        at_ms = _now_ms()
+        cut = chaos.partition(self, [list(g) for g in groups], one_way_from)
+        self._record_fault("partition", sorted({n for link in cut for n in link}), at_ms,
+                           groups=[list(g) for g in groups], one_way_from=one_way_from,
+                           links_cut=len(cut))
+        return cut
 
     def delay(self, name: str, ms: int, jitter_ms: int = 0) -> None:
-        chaos.delay(self, chaos.resolve(self, name), ms, jitter_ms)
+        target = chaos.resolve(self, name)
+        chaos.delay(self, target, ms, jitter_ms)
+        self._record_fault("delay", [target], ms=ms, jitter_ms=jitter_ms)
 
     def loss(self, name: str, rate: float) -> None:
-        chaos.loss(self, chaos.resolve(self, name), rate)
+        target = chaos.resolve(self, name)
+        chaos.loss(self, target, rate)
+        self._record_fault("loss", [target], rate=rate)
+
+    def disk_full(self, name: str, full: bool = True) -> None:
+        """Every write to the broker's partition logs fails with ENOSPC until
+        disk_full(name, False) or heal() (see launcher.chaos.disk_full)."""
+        target = chaos.resolve(self, name)
+        chaos.disk_full(self, target, full)
+        self._record_fault("disk-full" if full else "disk-free", [target])
 
     def heal(self) -> list[str]:
-        return chaos.heal(self)
+        """Clear every fault rule and resume paused nodes; the nodes healed. Raises
+        ChaosError naming any running node it could not reach (the others are healed)."""
+        report = self.heal_report()
+        if report.unreachable:
+            raise chaos.ChaosError(report.problem())
+        return report.healed
+
+    def heal_report(self) -> chaos.HealReport:
+        """heal(), reporting instead of raising: healed, not running, unreachable."""
+        at_ms = _now_ms()
+        report = chaos.heal(self)
+        self._record_fault("heal", report.healed, at_ms,
+                           **({"unreachable": report.unreachable} if report.unreachable
+                              else {}))
+        return report
 
     def resolve(self, spec: str) -> str:
         """broker-2, coordinator-1, 'controller' or 'leader-of TOPIC/PARTITION'."""
@@ -248,21 +342,35 @@ class Cluster:
         """Stop the node (SIGTERM, then SIGKILL after the grace period) if it runs, start it
         again with the same identity and data, and wait until it is ready."""
         node = self._node(name)
+        at_ms = _now_ms()
         stop_all([node], self.config.timeouts.node_shutdown_grace_ms / 1000)
         self.start_node(name)
+        self._record_fault("restart", [name], at_ms, took_ms=_now_ms() - at_ms)
 
     def start_node(self, name: str) -> None:
-        spec = self.config.node(name)
-        node = self.nodes.get(name)
-        if node is not None and node.alive():
-            raise ClusterError(f"{name} is already running (pid {node.pid})")
+        self.start_nodes([name])
+
+    def start_nodes(self, names: list[str]) -> None:
+        """Start stopped nodes together (brokers returning after a mass failure) and
+        wait until every one is ready."""
+        specs = [self.config.node(name) for name in names]
+        for name in names:
+            node = self.nodes.get(name)
+            if node is not None and node.alive():
+                raise ClusterError(f"{name} is already running (pid {node.pid})")
         if self._config_path is None:
             raise ClusterError("the cluster was never started; call start() first")
-        self.nodes[name] = spawn(spec, self._config_path, self.data_dir)
+        for spec in specs:
+            self.nodes[spec.name] = spawn(spec, self._config_path, self.data_dir)
         self._write_state()
-        self._wait_ready([spec])
+        self._wait_ready(specs)
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _record_fault(self, op: str, nodes: list[str], at_ms: int | None = None,
+                      **details) -> None:
+        chaos_log.record(self.data_dir, op, nodes, by=self.actor, at_ms=at_ms,
+                         bytes_max=self.config.console.chaos_log_bytes_max, **details)
 
     def _node(self, name: str) -> NodeProcess:
         try:
@@ -289,47 +397,138 @@ class Cluster:
         if not self.config.needs_ports:
             return self.config
         c = self.config
-        picked = iter(ports.free_ports(c.cluster.host, len(c.nodes)))
-        chosen = {s.name: s.port or next(picked) for s in c.nodes}
-        by_role = {role: [chosen[s.name] for s in c.nodes if s.role == role]
-                   for role in ("coordinator", "broker")}
-        return c.with_ports(by_role["coordinator"], by_role["broker"])
+        brokers = [s for s in c.nodes if s.role == "broker"]
+        try:
+            picked = iter(ports.free_ports(c.cluster.host, 2 * len(c.nodes) + len(brokers)))
+        except ports.AddressError as e:
+            raise ClusterError(str(e)) from None
+        chosen = {s.name: (s.port or next(picked), s.cluster_port or next(picked))
+                  for s in c.nodes}
+        by_role = {(role, i): [chosen[s.name][i] for s in c.nodes if s.role == role]
+                   for role in ("coordinator", "broker") for i in (0, 1)}
+        kafka = [s.kafka_port or next(picked) for s in brokers]
+        return c.with_ports(by_role["coordinator", 0], by_role["broker", 0], kafka,
+                            coordinator_cluster_ports=by_role["coordinator", 1],
+                            broker_cluster_ports=by_role["broker", 1])
+
+    def _check_host(self) -> None:
+        """Refuse a host nodes cannot listen on, and one other hosts could reach unless
+        the config says so (cluster.allow_remote_access): nothing authenticates clients.
+        Allowed, it is still worth a warning (`self.warnings`, printed by `cluster up`)."""
+        host = self.config.cluster.host
+        try:
+            exposure = ports.remote_exposure(host, ports.host_addresses(host))
+        except ports.AddressError as e:
+            raise ClusterError(str(e)) from None
+        if exposure is None:
+            return
+        risk = ("mini-kafka does not authenticate clients: anyone who can reach these ports "
+                "can produce, consume, create and delete topics")
+        if not self.config.cluster.allow_remote_access:
+            raise ClusterError(f"cluster.host = {host!r} would let other hosts reach the "
+                               f"cluster: {exposure}. {risk}. Use 127.0.0.1, or set "
+                               "cluster.allow_remote_access: true to accept that.")
+        self.warnings.append(f"the cluster is reachable from other hosts: {exposure}. {risk}.")
+
+    def _writable_data_dir(self) -> Path:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise ClusterError(f"cluster.data_dir {self.data_dir} is not a directory this "
+                               f"user can write ({e.strerror}: {e.filename}); choose another "
+                               "data_dir in the config") from None
+        return self.data_dir
 
     def _refuse_busy_ports(self) -> None:
-        busy = [s for s in self.config.nodes if not ports.port_is_free(s.host, s.port)]
-        if busy:
-            names = ", ".join(f"{s.name} needs {s.host}:{s.port}" for s in busy)
-            raise ClusterError(f"port already in use by another process: {names}. Stop that "
-                               "process or change base_port in the config.")
+        wanted = [(s.name, s.host, s.port) for s in self.config.nodes]
+        wanted += [(f"{s.name} (cluster endpoint)", s.host, s.cluster_port)
+                   for s in self.config.nodes]
+        wanted += [(f"{s.name} (Kafka listener)", s.host, s.kafka_port)
+                   for s in self.config.nodes if s.kafka_port]
+        problems = [(name, host, port, ports.bind_problem(host, port))
+                    for name, host, port in wanted]
+        problems = [p for p in problems if p[3]]
+        if problems:
+            names = ", ".join(f"{name} needs {host}:{port} ({why})"
+                              for name, host, port, why in problems)
+            raise ClusterError(f"cannot listen: {names}. Stop the process holding a port or "
+                               "change base_port / cluster_base_port in the config.")
 
     def _write_state(self) -> None:
         state.write_state(self.data_dir, {
             "config_path": str(self._config_path),
             "bootstrap": self.bootstrap,
-            "nodes": {name: {**n.to_json(), "role": n.spec.role, "endpoint": n.spec.endpoint}
+            "kafka_bootstrap": self.kafka_bootstrap,
+            "keys_dir": str(self.config.keys_dir),
+            "nodes": {name: {**n.to_json(), "role": n.spec.role, "endpoint": n.spec.endpoint,
+                             "cluster_endpoint": n.spec.cluster_endpoint,
+                             **({"kafka_address": n.spec.kafka_address}
+                                if n.spec.kafka_address else {})}
                       for name, n in self.nodes.items()},
         })
 
-    def _wait_ready(self, specs: list[NodeSpec]) -> None:
+    def _wait_ready(self, specs: list[NodeSpec], progress=None) -> None:
+        """node_startup_timeout_ms is what one node may take with a core to itself. Nodes
+        started together share the host's cores, so the first of them is waited for
+        that long per node a core has to start (a hundred brokers on two cores spend
+        about 25 s importing Python before any can answer); after that the timeout runs
+        from the last node that became ready. A node that never does still fails the
+        start, and one that exits fails it at once."""
         timeout_ms = self.config.timeouts.node_startup_timeout_ms
-        deadline = time.monotonic() + timeout_ms / 1000
+        per_core = -(-len(specs) // _cores())
+        first_ms = timeout_ms * per_core
+        deadline = time.monotonic() + first_ms / 1000
         pending = {s.name: s for s in specs}
-        while pending:
-            for name in list(pending):
-                node = self.nodes[name]
-                if not node.alive():
-                    raise ClusterError(
-                        f"{name} exited during start (exit code {node.returncode()}); "
-                        f"last lines of its log:\n{self._tail(name)}")
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0:
-                names = ", ".join(pending)
-                tails = "\n".join(f"--- {n}:\n{self._tail(n)}" for n in pending)
-                raise ClusterError(f"not ready within {timeout_ms} ms: {names}\n{tails}")
-            answers = probe(list(pending.values()), min(PROBE_INTERVAL_MS, left_ms))
-            for name, info in answers.items():
-                if info is not None and info.get("ready"):
-                    del pending[name]
+        with StatusProber(self.config) as ask:
+            while pending:
+                for name in list(pending):
+                    node = self.nodes[name]
+                    if not node.alive():
+                        raise ClusterError(
+                            f"{name} exited during start (exit code "
+                            f"{self._exit_code(node)}); last lines of its log:\n"
+                            f"{self._tail(name)}")
+                round_began = time.monotonic()
+                left_ms = int((deadline - round_began) * 1000)
+                if left_ms <= 0:
+                    raise ClusterError(self._not_ready(
+                        list(pending), f"{timeout_ms} ms of the last node ready"
+                        if len(pending) < len(specs) else f"{first_ms} ms ({timeout_ms} ms "
+                        f"a node, {len(specs)} starting on {_cores()} core(s))"))
+                answers = ask(list(pending.values()), min(PROBE_INTERVAL_MS, left_ms))
+                for name, info in answers.items():
+                    if info is not None and info.get("ready"):
+                        del pending[name]
+                        deadline = time.monotonic() + timeout_ms / 1000
+                if progress is not None:
+                    progress({role: (sum(1 for s in specs if s.role == role and s.name
+                                         not in pending),
+                                     sum(1 for s in specs if s.role == role))
+                              for role in ("coordinator", "broker")})
+                # Nodes that answer "starting" at once would be asked again at once.
+                rest_s = READY_POLL_INTERVAL_MS / 1000 - (time.monotonic() - round_began)
+                if pending and rest_s > 0:
+                    time.sleep(rest_s)
+
+    def _not_ready(self, names: list[str], within: str) -> str:
+        """Which nodes, and the logs of the first few: a hundred tails would bury it."""
+        shown = names[:NOT_READY_TAILS_MAX]
+        tails = "\n".join(f"--- {n}:\n{self._tail(n)}" for n in shown)
+        more = f"\n(and {len(names) - len(shown)} more)" if len(names) > len(shown) else ""
+        return f"not ready within {within}: {', '.join(names)}\n{tails}{more}"
+
+    def _exit_code(self, node: NodeProcess) -> int | None:
+        """A node seen dead may still be finishing its exit (its main thread gone, the
+        ZeroMQ threads not yet): wait for the code instead of reporting None."""
+        if node.popen is None:
+            return None
+        try:
+            return node.popen.wait(timeout=self.config.timeouts.node_shutdown_grace_ms / 1000)
+        except subprocess.TimeoutExpired:
+            return None
 
     def _wait_dead(self, node: NodeProcess) -> None:
         proc = node.process()
@@ -341,5 +540,29 @@ class Cluster:
         if node.popen is not None:
             node.popen.poll()  # reap, so the pid is not left a zombie
 
+    def _wait_stopped(self, node: NodeProcess, stopped: bool) -> None:
+        """A signal is delivered asynchronously, and a busy multi-threaded node takes a
+        moment to stop every thread: "paused" is only said once it is true."""
+        proc = node.process()
+        deadline = time.monotonic() + self.config.timeouts.node_shutdown_grace_ms / 1000
+        while proc is not None:
+            try:
+                if (proc.status() == psutil.STATUS_STOPPED) == stopped:
+                    return
+            except psutil.NoSuchProcess:
+                return  # it died meanwhile; the caller's next step will say so
+            if time.monotonic() >= deadline:
+                state_word = "stop" if stopped else "continue"
+                raise ClusterError(f"{node.spec.name} (pid {node.pid}) did not {state_word}")
+            time.sleep(0.002)
+
     def _tail(self, name: str) -> str:
         return log_tail(self.data_dir, name, self.config.limits.log_tail_lines)
+
+
+def _cores() -> int:
+    return psutil.cpu_count() or 1
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

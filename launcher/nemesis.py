@@ -3,7 +3,8 @@
 Faults are concrete (`kill broker-2 at 7.3 s for 2.1 s`) so that a seed names one run's
 schedule exactly; what a fault hits at run time (which partitions broker-2 leads) is for
 the runner to record. Generated faults never overlap: one node is down at a time, which
-with a replication factor of 3 keeps an in-sync replica of every partition alive.
+with a replication factor of 3 keeps an in-sync replica of every partition alive (a
+down-up stops them all, cleanly, and starts them all again).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from dataclasses import asdict, dataclass
 
 # kill: SIGKILL, restarted after the hold. pause: SIGSTOP, SIGCONT after the hold.
 # partition: cut off from every other node, healed after the hold.
+# restart: a clean stop (SIGTERM: leaderships handed over first), started after the hold.
 # kill-coordinator: SIGKILL a coordinator (the ensemble keeps a majority), restarted.
-BROKER_FAULTS = ("kill", "pause", "partition")
-FAULT_KINDS = BROKER_FAULTS + ("kill-coordinator",)
+# down-up: the whole cluster stopped cleanly (`cluster down`), started after the hold.
+BROKER_FAULTS = ("kill", "pause", "partition", "restart")
+WHOLE_CLUSTER = "cluster"  # the target of a down-up
+FAULT_KINDS = BROKER_FAULTS + ("kill-coordinator", "down-up")
 
 
 class ScheduleError(ValueError):
@@ -60,7 +64,8 @@ def plan(seed: int, settings: NemesisSettings, brokers: list[str],
     at = settings.first_fault_s
     while True:
         kind = rng.choice(settings.kinds)
-        target = rng.choice(coordinators if kind == "kill-coordinator" else brokers)
+        target = WHOLE_CLUSTER if kind == "down-up" else \
+            rng.choice(coordinators if kind == "kill-coordinator" else brokers)
         hold = round(settings.hold_s * rng.uniform(0.5, 1.5), 3)
         if at + hold > settings.duration_s:
             return faults

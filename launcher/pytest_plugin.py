@@ -3,7 +3,7 @@
 Installed as a pytest plugin with the package, so any project's tests can use them:
 
     def test_my_app(mini_kafka_cluster):
-        app = MyApp(bootstrap_servers=mini_kafka_cluster.bootstrap)
+        app = MyApp(bootstrap_servers=mini_kafka_cluster.kafka_bootstrap)  # any Kafka client
 
 Clusters use free ports and a temporary data directory, and are always stopped, even
 when the test fails.
@@ -11,29 +11,14 @@ when the test fails.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 
 from launcher.cluster import Cluster
+from launcher.configs import local_cluster_config
 
-
-def test_cluster_config(data_dir, coordinators: int = 3, brokers: int = 3,
-                        overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A cluster config dict for tests: OS-assigned ports, data under `data_dir`."""
-    rf = min(3, brokers)
-    config: dict[str, Any] = {
-        "cluster": {"data_dir": str(data_dir)},
-        "coordinators": {"count": coordinators, "base_port": 0},
-        "brokers": {"count": brokers, "base_port": 0},
-        "topics": {"default_replication_factor": rf, "min_insync_replicas": min(2, rf)},
-    }
-    for section, values in (overrides or {}).items():
-        config.setdefault(section, {}).update(copy.deepcopy(values))
-    return config
-
-
+test_cluster_config = local_cluster_config  # the name tests have always used
 test_cluster_config.__test__ = False  # a helper, not a test, despite its name
 
 
@@ -45,7 +30,7 @@ def mini_kafka_cluster_factory(tmp_path):
     def make(coordinators: int = 3, brokers: int = 3,
              overrides: dict[str, Any] | None = None, start: bool = True) -> Cluster:
         data_dir = tmp_path / f"cluster-{len(started) + 1}"
-        cluster = Cluster(test_cluster_config(data_dir, coordinators, brokers, overrides))
+        cluster = Cluster(local_cluster_config(data_dir, coordinators, brokers, overrides))
         started.append(cluster)
         return cluster.start() if start else cluster
 

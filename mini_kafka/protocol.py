@@ -47,6 +47,10 @@ class ApiKey(IntEnum):
     LIST_GROUPS = 16
     CREATE_TOPICS = 19
     DELETE_TOPICS = 20
+    DESCRIBE_CONFIGS = 32
+    CREATE_PARTITIONS = 37
+    DELETE_GROUPS = 42
+    ELECT_LEADERS = 43
     INIT_PRODUCER_ID = 22
     OFFSET_FOR_LEADER_EPOCH = 23
     ADD_PARTITIONS_TO_TXN = 24
@@ -65,8 +69,44 @@ class ApiKey(IntEnum):
     CONTROLLER_WRITE = 1102
 
 
+# Which APIs anyone may call (Kafka's client APIs, on a node's open endpoint), and which
+# only the cluster's members may (on its authenticated endpoint). Every API is one or the
+# other (a test checks), so a new API is a decision, never open by default.
+CLIENT_APIS = frozenset({
+    ApiKey.PRODUCE, ApiKey.FETCH, ApiKey.LIST_OFFSETS, ApiKey.METADATA,
+    ApiKey.OFFSET_COMMIT, ApiKey.OFFSET_FETCH, ApiKey.FIND_COORDINATOR, ApiKey.JOIN_GROUP,
+    ApiKey.HEARTBEAT, ApiKey.LEAVE_GROUP, ApiKey.SYNC_GROUP, ApiKey.DESCRIBE_GROUPS,
+    ApiKey.LIST_GROUPS, ApiKey.CREATE_TOPICS, ApiKey.DELETE_TOPICS, ApiKey.DESCRIBE_CONFIGS,
+    ApiKey.CREATE_PARTITIONS, ApiKey.DELETE_GROUPS, ApiKey.ELECT_LEADERS,
+    ApiKey.INIT_PRODUCER_ID,
+    ApiKey.OFFSET_FOR_LEADER_EPOCH, ApiKey.ADD_PARTITIONS_TO_TXN, ApiKey.ADD_OFFSETS_TO_TXN,
+    ApiKey.END_TXN, ApiKey.TXN_OFFSET_COMMIT,
+})
+CLUSTER_APIS = frozenset({
+    ApiKey.WRITE_TXN_MARKERS, ApiKey.ALTER_PARTITION, ApiKey.BROKER_REGISTRATION,
+    ApiKey.BROKER_HEARTBEAT, ApiKey.STATUS, ApiKey.SET_FAULTS, ApiKey.RAFT,
+    ApiKey.METADATA_POLL, ApiKey.CONTROLLER_WRITE,
+})
+
+
 class ProtocolError(ValueError):
-    """A frame sequence that is not a well-formed message."""
+    """A frame sequence that is not a well-formed message (INVALID_REQUEST), or one past
+    a bound (MESSAGE_TOO_LARGE)."""
+
+    def __init__(self, message: str, error: str = "INVALID_REQUEST"):
+        super().__init__(message)
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What one message may be. None: no bound (replies from the cluster's own nodes)."""
+    message_bytes_max: int | None = None
+    message_frames_max: int | None = None
+    nesting_levels_max: int = 32
+
+
+REPLY_BOUNDS = Bounds()
 
 
 @dataclass
@@ -117,14 +157,31 @@ def peek_request_id(frames: list[Any]) -> int | None:
     return None
 
 
-def decode(frames: list[Any]) -> Message:
+def check_size(frames: list[Any], bounds: Bounds) -> None:
+    """MESSAGE_TOO_LARGE past the frame count or the total size: checked before anything
+    is decoded, so an oversized message costs a sum, not a parse."""
+    if bounds.message_frames_max is not None and len(frames) > bounds.message_frames_max:
+        raise ProtocolError(f"{len(frames)} frames in one message; at most "
+                            f"{bounds.message_frames_max}", "MESSAGE_TOO_LARGE")
+    if bounds.message_bytes_max is not None:
+        total = sum(len(f) for f in frames)
+        if total > bounds.message_bytes_max:
+            raise ProtocolError(f"a message of {total} bytes; at most "
+                                f"{bounds.message_bytes_max}", "MESSAGE_TOO_LARGE")
+
+
+def decode(frames: list[Any], bounds: Bounds = REPLY_BOUNDS) -> Message:
     """Frames -> Message. Payload frames are passed through as they are (not copied)."""
+    check_size(frames, bounds)
     if len(frames) < 2:
         raise ProtocolError(
             f"a message needs a header and a body frame, got {len(frames)} frame(s)")
     header = frames[0]
     if len(header) < _HEADER.size:
         raise ProtocolError(f"header of {len(header)} bytes is shorter than {_HEADER.size}")
+    if len(header) - _HEADER.size > SENDER_NAME_BYTES_MAX:
+        raise ProtocolError(f"a sender name of {len(header) - _HEADER.size} bytes; at most "
+                            f"{SENDER_NAME_BYTES_MAX}")
     version, kind, api, request_id = _HEADER.unpack_from(header)
     if version != PROTOCOL_VERSION:
         raise ProtocolError(f"unsupported protocol version {version} (expected {PROTOCOL_VERSION})")
@@ -132,11 +189,32 @@ def decode(frames: list[Any]) -> Message:
         kind = Kind(kind)
     except ValueError:
         raise ProtocolError(f"unknown message kind {kind}") from None
+    raw_body = bytes(frames[1])
     try:
         sender = bytes(header[_HEADER.size:]).decode()
-        body = json.loads(bytes(frames[1]))
+        body = json.loads(raw_body)
     except (UnicodeDecodeError, ValueError) as e:
         raise ProtocolError(f"undecodable header or body: {e}") from None
+    except RecursionError:  # not a ValueError: json gives up on deep nesting this way
+        raise ProtocolError(f"body nests deeper than {bounds.nesting_levels_max} "
+                            "levels") from None
     if not isinstance(body, dict):
         raise ProtocolError(f"body must be a JSON object, got {type(body).__name__}")
+    # Fewer brackets than the bound cannot nest deeper: most bodies skip the walk.
+    if raw_body.count(b"[") + raw_body.count(b"{") > bounds.nesting_levels_max and \
+            _nests_deeper(body, bounds.nesting_levels_max):
+        raise ProtocolError(f"body nests deeper than {bounds.nesting_levels_max} levels")
     return Message(kind, api, request_id, sender, body, list(frames[2:]))
+
+
+def _nests_deeper(value: Any, levels_max: int) -> bool:
+    """Whether `value` nests containers deeper than levels_max (the body itself is 1);
+    iterative, so the check cannot itself run out of stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if level > levels_max:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, level + 1) for c in children if isinstance(c, dict | list))
+    return False

@@ -19,6 +19,9 @@ from typing import NamedTuple
 
 from crc32c import crc32c
 
+from mini_kafka import compression
+from mini_kafka.compression import CompressionError
+
 MAGIC = 2
 HEADER = struct.Struct(">qiibIhiqqqhii")
 HEADER_BYTES = HEADER.size  # 61
@@ -162,7 +165,8 @@ def encode_columns(keys, values, timestamps, headers, *, base_offset: int = 0,
                    partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
                    transactional: bool = False, control: bool = False,
                    log_append_time: bool = False, offset_deltas=None,
-                   last_offset_delta: int | None = None) -> bytes:
+                   last_offset_delta: int | None = None,
+                   compression_codec: int = compression.NONE) -> bytes:
     """Encode the records whose keys, values, timestamps and headers are given column by
     column (as the producer accumulates them). Offsets are 0..n-1 relative to the batch
     (the broker stamps the base offset when it appends), unless `offset_deltas` gives
@@ -201,12 +205,15 @@ def encode_columns(keys, values, timestamps, headers, *, base_offset: int = 0,
         append(small[u] if u < limit else varint(len(record)))
         append(record)
     attributes = ((TRANSACTIONAL_BIT if transactional else 0) | (CONTROL_BIT if control else 0)
-                  | (TIMESTAMP_TYPE_BIT if log_append_time else 0))
+                  | (TIMESTAMP_TYPE_BIT if log_append_time else 0) | compression_codec)
     if last_offset_delta is None:
         last_offset_delta = deltas[-1]
     tail = struct.pack(">hiqqqhii", attributes, last_offset_delta, base_timestamp, max_timestamp,
                        producer_id, producer_epoch, base_sequence, len(values))
-    crc_region = tail + join(parts)
+    body = join(parts)
+    if compression_codec:
+        body = compression.compress(compression_codec, body)
+    crc_region = tail + body
     batch_length = len(crc_region) + 9  # + partitionLeaderEpoch(4) + magic(1) + crc(4)
     return (PREFIX.pack(base_offset, batch_length, partition_leader_epoch, MAGIC)
             + struct.pack(">I", crc32c(crc_region)) + crc_region)
@@ -290,11 +297,15 @@ def decode_records(buf, pos: int, header: BatchHeader, build) -> list:
     """The records of the batch at `pos` (its header already read and checked), each as
     build((offset, timestamp, key, value, headers)): callers build their own record type
     in one step instead of converting ours. This is a consumer's per-record cost, so the
-    one- and two-byte varints that nearly every field uses are decoded inline."""
-    if header.compression:
-        raise CorruptRecordError(f"compression type {header.compression} is not supported")
+    one- and two-byte varints that nearly every field uses are decoded inline. A
+    compressed batch's records are decompressed first (gzip, snappy, lz4, zstd)."""
     # Indexing bytes is faster than indexing a memoryview; one copy of the batch pays off.
     data = bytes(buf[pos + HEADER_BYTES:pos + header.size])
+    if header.compression:
+        try:
+            data = compression.decompress(header.compression, data)
+        except CompressionError as e:
+            raise CorruptRecordError(f"batch at offset {header.base_offset}: {e}") from None
     end = len(data)
     base_offset, base_ts = header.base_offset, header.base_timestamp
     out = []

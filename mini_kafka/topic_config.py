@@ -71,3 +71,28 @@ def effective(config: ClusterConfig, overrides: dict[str, Any]) -> dict[str, Any
             DELETE_RETENTION_MS_DEFAULT
         out[key] = overrides.get(key, default)
     return out
+
+
+def config_text(value: Any) -> str:
+    """A config value as Kafka's tools show it ("true", "604800000")."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def broker_configs(config: ClusterConfig, broker_id: int) -> dict[str, Any]:
+    """A broker's settings under Kafka's names, for DescribeConfigs."""
+    t = config.topics
+    return {"broker.id": broker_id, "num.partitions": t.num_partitions,
+            "default.replication.factor": t.default_replication_factor,
+            "min.insync.replicas": t.min_insync_replicas, "log.retention.ms": t.retention_ms,
+            "log.retention.bytes": t.retention_bytes, "log.segment.bytes": t.segment_bytes,
+            "log.cleanup.policy": t.cleanup_policy,
+            "unclean.leader.election.enable": t.unclean_leader_election_enable,
+            "auto.create.topics.enable": t.auto_create_topics_enable,
+            "offsets.topic.num.partitions": t.offsets_topic_num_partitions,
+            "transaction.state.log.num.partitions": t.transaction_state_num_partitions,
+            "auto.leader.rebalance.enable": t.auto_leader_rebalance_enable,
+            "replica.lag.time.max.ms": config.timeouts.replica_lag_time_max_ms,
+            "broker.session.timeout.ms": config.timeouts.broker_session_timeout_ms,
+            "group.initial.rebalance.delay.ms":
+                config.timeouts.group_initial_rebalance_delay_ms,
+            "transaction.max.timeout.ms": config.timeouts.transaction_max_timeout_ms}

@@ -11,8 +11,11 @@ from typing import Any
 
 from mini_kafka import records
 from mini_kafka.broker.replica_manager import READ_COMMITTED
+from mini_kafka.broker.traffic import TrafficCounters
+from mini_kafka.coordinator.state import check_new_topic
 from mini_kafka.errors import KafkaError
 from mini_kafka.protocol import ApiKey, Kind, Message
+from mini_kafka.topic_config import broker_configs, config_text, effective
 
 log = logging.getLogger("mini_kafka.broker.api")
 
@@ -26,10 +29,19 @@ def _get(body: dict, name: str, kind, default: Any = ...) -> Any:
     return value
 
 
+def _count(body: dict, name: str, default: int) -> int:
+    """A non-negative integer field (a size or a wait)."""
+    value = _get(body, name, int, default)
+    if value < 0:
+        raise KafkaError("INVALID_REQUEST", f"field {name!r} must not be negative, not {value}")
+    return value
+
+
 class BrokerApi:
     def __init__(self, role):
         self.role = role
         self.name = role.node.name
+        self.traffic = TrafficCounters()
         self.handlers = {
             ApiKey.METADATA: self.metadata,
             ApiKey.PRODUCE: self.produce,
@@ -40,6 +52,9 @@ class BrokerApi:
             ApiKey.WRITE_TXN_MARKERS: self.write_txn_markers,
             ApiKey.CREATE_TOPICS: self.create_topics,
             ApiKey.DELETE_TOPICS: self.delete_topics,
+            ApiKey.CREATE_PARTITIONS: self.create_partitions,
+            ApiKey.ELECT_LEADERS: self.elect_leaders,
+            ApiKey.DESCRIBE_CONFIGS: self.describe_configs,
         }
 
     @property
@@ -59,18 +74,22 @@ class BrokerApi:
         elif any(n not in image.topics for n in names):
             await self.role.catch_up_metadata()
             image = self.role.image
+        auto_create = req.body.get("allow_auto_create", True) is True
         topics = []
         for name in names:
             if name not in image.topics:
-                error = await self._maybe_auto_create(name)
+                error = await self._maybe_auto_create(name) if auto_create \
+                    else "UNKNOWN_TOPIC_OR_PARTITION"
                 topics.append({"name": name, "error": error, "partitions": []})
                 continue
             topics.append({"name": name, "error": "NONE", "configs": image.topics[name]["configs"],
+                           "topic_id": image.topics[name].get("topic_id"),
                            "partitions": [
                                {k: p[k] for k in ("partition", "leader", "leader_epoch",
                                                   "replicas", "isr")}
                                for p in image.topic_partitions(name)]})
-        brokers = [{"id": b["id"], "endpoint": b["endpoint"]}
+        brokers = [{"id": b["id"], "endpoint": b["endpoint"],
+                    "kafka_endpoint": b.get("kafka_endpoint")}
                    for b in sorted(image.brokers.values(), key=lambda b: b["id"])
                    if not b["fenced"]]
         return req.reply({"brokers": brokers, "topics": topics,
@@ -106,17 +125,46 @@ class BrokerApi:
             items.append((_get(entry, "topic", str), _get(entry, "partition", int),
                           req.payloads[index]))
         results = await self.replicas.produce(acks, timeout_ms, items)
+        self.traffic.on_produce(items, results)
         if req.kind == Kind.ONEWAY:  # acks=0: nobody waits for an answer
             return None
         return req.reply({"partitions": results}, sender=self.name)
 
     async def fetch(self, req: Message) -> Message:
-        for entry in _get(req.body, "partitions", list):
-            _get(entry, "topic", str)
-            _get(entry, "partition", int)
-            _get(entry, "fetch_offset", int)
-        results, payloads = await self.replicas.fetch(req.body)
+        body = self._bounded_fetch(req.body)
+        results, payloads = await self.replicas.fetch(body)
+        self.traffic.on_fetch(body["replica_id"], payloads)
         return req.reply({"partitions": results}, payloads, sender=self.name)
+
+    def _bounded_fetch(self, body: dict) -> dict:
+        """The request with every number checked, and the sizes and the wait cut down to
+        the configured bounds (as Kafka caps a fetch at fetch.max.bytes): a request may
+        ask for anything, but never makes the broker allocate or wait more than these."""
+        limits = self.role.config.limits
+        max_bytes = min(_count(body, "max_bytes", limits.fetch_response_bytes_max),
+                        limits.fetch_response_bytes_max)
+        out = {
+            "replica_id": _get(body, "replica_id", int, -1),
+            "isolation_level": _get(body, "isolation_level", int, 0),
+            "max_wait_ms": min(_count(body, "max_wait_ms", 0), limits.fetch_wait_ms_max),
+            "min_bytes": min(_count(body, "min_bytes", 1), max_bytes),
+            "max_bytes": max_bytes,
+            "partitions": [],
+        }
+        for entry in _get(body, "partitions", list):
+            if not isinstance(entry, dict):
+                raise KafkaError("INVALID_REQUEST", "partitions must be objects")
+            current_epoch = entry.get("current_leader_epoch")
+            if current_epoch is not None:
+                _get(entry, "current_leader_epoch", int)
+            out["partitions"].append({
+                "topic": _get(entry, "topic", str), "partition": _get(entry, "partition", int),
+                "fetch_offset": _get(entry, "fetch_offset", int),
+                "last_fetched_epoch": _get(entry, "last_fetched_epoch", int, -1),
+                "current_leader_epoch": current_epoch,
+                "partition_max_bytes": min(_count(entry, "partition_max_bytes", 1024 * 1024),
+                                           limits.fetch_partition_bytes_max)})
+        return out
 
     async def list_offsets(self, req: Message) -> Message:
         results = []
@@ -175,7 +223,10 @@ class BrokerApi:
         return req.reply({"partitions": results}, sender=self.name)
 
     async def create_topics(self, req: Message) -> Message:
+        """Create topics through the controller; with validate_only, only say whether the
+        controller would (the same checks, against this broker's metadata)."""
         defaults = self.role.config.topics
+        validate_only = _get(req.body, "validate_only", bool, False)
         results = []
         for entry in _get(req.body, "topics", list):
             name = _get(entry, "name", str)
@@ -186,8 +237,75 @@ class BrokerApi:
                        "replication_factor": defaults.default_replication_factor
                        if rf == -1 else rf,
                        "configs": _get(entry, "configs", dict, {})}
-            results.append(await self._to_controller(name, command))
+            if validate_only:
+                problem, _ = check_new_topic(self.role.image, name, command["partitions"],
+                                             command["replication_factor"], command["configs"])
+                results.append({"name": name, **(problem or {"error": "NONE"})})
+            else:
+                results.append(await self._to_controller(name, command))
         return req.reply({"topics": results}, sender=self.name)
+
+    async def create_partitions(self, req: Message) -> Message:
+        results = []
+        for entry in _get(req.body, "topics", list):
+            name, count = _get(entry, "name", str), _get(entry, "count", int)
+            results.append(await self._to_controller(
+                name, {"op": "create_partitions", "name": name, "count": count}))
+        return req.reply({"topics": results}, sender=self.name)
+
+    async def elect_leaders(self, req: Message) -> Message:
+        """A preferred leader election (Kafka's ElectLeaders, type PREFERRED): `topics`
+        maps names to null (every partition) or partition numbers; null means all."""
+        topics = req.body.get("topics")
+        if topics is not None and not isinstance(topics, dict):
+            raise KafkaError("INVALID_REQUEST", "topics must map names to partitions, or be "
+                                                "null")
+        command: dict[str, Any] = {"op": "elect_preferred_leaders"}
+        if topics is not None:
+            command["topics"] = topics
+        result = await self.role.controller.write(command)
+        await self.role.catch_up_metadata()  # describe on this broker shows the new leaders
+        return req.reply({k: result[k] for k in ("moved", "not_needed", "partitions")},
+                         sender=self.name)
+
+    async def describe_configs(self, req: Message) -> Message:
+        """Topic configs (each with where its value comes from) and this broker's."""
+        results = []
+        for entry in _get(req.body, "resources", list):
+            kind, name = _get(entry, "type", str), _get(entry, "name", str)
+            keys = entry.get("keys")
+            if keys is not None and not isinstance(keys, list):
+                raise KafkaError("INVALID_REQUEST", "keys must be a list of config names")
+            if kind == "topic":
+                result = self._topic_configs(name)
+            elif kind == "broker":
+                result = self._broker_configs(name)
+            else:
+                result = {"error": "INVALID_REQUEST", "message": f"resource type {kind!r}"}
+            if keys is not None and "configs" in result:
+                result["configs"] = [c for c in result["configs"] if c["name"] in keys]
+            results.append({"type": kind, "name": name, **result})
+        return req.reply({"resources": results}, sender=self.name)
+
+    def _topic_configs(self, name: str) -> dict[str, Any]:
+        topic = self.role.image.topics.get(name)
+        if topic is None:
+            return {"error": "UNKNOWN_TOPIC_OR_PARTITION", "message": f"no topic {name!r}"}
+        overrides = topic["configs"]
+        values = effective(self.role.config, overrides)
+        return {"error": "NONE", "configs": [
+            {"name": key, "value": config_text(values[key]),
+             "source": "topic" if key in overrides else "default"}
+            for key in sorted(values)]}
+
+    def _broker_configs(self, name: str) -> dict[str, Any]:
+        if name not in ("", str(self.role.broker_id)):
+            return {"error": "INVALID_REQUEST",
+                    "message": f"broker {self.role.broker_id} describes itself, not {name!r}"}
+        return {"error": "NONE", "configs": [
+            {"name": key, "value": config_text(value), "source": "default"}
+            for key, value in sorted(broker_configs(self.role.config,
+                                                    self.role.broker_id).items())]}
 
     async def delete_topics(self, req: Message) -> Message:
         results = []

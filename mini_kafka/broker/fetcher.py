@@ -5,6 +5,16 @@ Each fetch carries the follower's log end offset and the epoch of its last batch
 leader answers with records, or with where our logs diverge, or with an error. A
 response is applied only if the partition still follows the same leader in the same
 epoch as when the fetch was sent.
+
+A partition that starts following a leader joins the next fetch at once: a fetch
+already waiting at that leader (a long poll of up to FETCH_MAX_WAIT_MS) is abandoned
+and sent again with it, so a new leader's followers (and its acks=all writes) do not
+wait out a poll that could not have answered for it.
+
+An answer that only newer metadata can change (an error), or a divergence that cut
+nothing, is not asked again at once: the loop backs off, and a stalled divergence is
+logged (once per interval) — a follower that cannot converge is a bug to see, not a
+loop to burn a core in.
 """
 
 from __future__ import annotations
@@ -12,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mini_kafka.broker.partition import FOLLOWER, Partition
+from mini_kafka.broker.partition import FETCH_AGAIN, FOLLOWER, STALLED, Partition
 from mini_kafka.errors import KafkaError
+from mini_kafka.log_limit import RepeatLimitedLog
 from mini_kafka.protocol import ApiKey
 
 log = logging.getLogger("mini_kafka.broker.fetcher")
@@ -29,16 +40,30 @@ class FetcherManager:
         self.follows: dict[int, dict[tuple[str, int], Partition]] = {}  # leader -> parts
         self.endpoints: dict[int, str] = {}
         self.tasks: dict[int, asyncio.Task] = {}
+        self._joined: dict[int, asyncio.Future] = {}  # leader -> set when a partition joins
+        self.stalls = RepeatLimitedLog(log, manager.config.limits.log_repeat_interval_ms,
+                                       manager.clock)
 
     def assign(self, part: Partition, leader: int, endpoint: str) -> None:
+        """`endpoint` is the leader's registered (open, client) one; followers fetch on
+        its authenticated endpoint instead, as replicas must."""
         key = (part.topic, part.partition)
         for other, parts in self.follows.items():
             if other != leader:
                 parts.pop(key, None)
-        self.follows.setdefault(leader, {})[key] = part
-        self.endpoints[leader] = endpoint
+        parts = self.follows.setdefault(leader, {})
+        joined = key not in parts
+        parts[key] = part
+        # (A broker this config lacks has no authenticated endpoint to fetch from; its
+        # open one refuses replicas, and the partition stays out of sync.)
+        self.endpoints[leader] = self.manager.config.cluster_endpoint_of(f"broker-{leader}") \
+            or endpoint
+        waiting = self._joined.get(leader)
+        if joined and waiting is not None and not waiting.done():
+            waiting.set_result(None)
         if leader not in self.tasks or self.tasks[leader].done():
-            self.tasks[leader] = asyncio.ensure_future(self._run(leader))
+            self.tasks[leader] = self.manager.node.supervisor.spawn(
+                self._run(leader), f"fetching from broker {leader}")
 
     def remove(self, part: Partition) -> None:
         for parts in self.follows.values():
@@ -48,9 +73,23 @@ class FetcherManager:
         for task in self.tasks.values():
             task.cancel()
 
+    async def _fetch_unless_joined(self, leader: int, body: dict):
+        """The leader's reply, or None when a partition joined first."""
+        joined = self._joined[leader] = asyncio.get_running_loop().create_future()
+        fetch = asyncio.ensure_future(self.manager.node.client.request(
+            self.endpoints[leader], ApiKey.FETCH, body, retries=0,
+            timeout_ms=FETCH_MAX_WAIT_MS + self.manager.config.timeouts.request_timeout_ms))
+        try:
+            await asyncio.wait([fetch, joined], return_when=asyncio.FIRST_COMPLETED)
+            return fetch.result() if fetch.done() else None
+        finally:
+            if not fetch.done():  # abandoned; its late reply is dropped by the client
+                fetch.cancel()
+            if self._joined.get(leader) is joined:
+                del self._joined[leader]
+
     async def _run(self, leader: int) -> None:
         backoff_s = self.manager.config.limits.retry_backoff_ms / 1000
-        client = self.manager.node.client
         while self.follows.get(leader):
             parts = list(self.follows[leader].values())
             sent = {(p.topic, p.partition): (p.leader_epoch, p.log.log_end_offset)
@@ -64,18 +103,17 @@ class FetcherManager:
                                     "partition_max_bytes": PARTITION_MAX_BYTES}
                                    for p in parts]}
             try:
-                reply = await client.request(
-                    self.endpoints[leader], ApiKey.FETCH, body, retries=0,
-                    timeout_ms=FETCH_MAX_WAIT_MS + self.manager.config.timeouts
-                    .request_timeout_ms)
+                reply = await self._fetch_unless_joined(leader, body)
             except KafkaError as e:
                 log.info("fetch from broker %d: %s", leader, e)
                 await asyncio.sleep(backoff_s)
                 continue
+            if reply is None:  # a partition joined while the fetch waited: ask again
+                continue
             if reply.error != "NONE":
                 await asyncio.sleep(backoff_s)
                 continue
-            trouble = False
+            back_off = False
             for result in reply.body.get("partitions", []):
                 key = (result["topic"], result["partition"])
                 part = self.follows.get(leader, {}).get(key)
@@ -85,6 +123,17 @@ class FetcherManager:
                     continue  # the partition moved on while the fetch was in flight
                 index = result.get("records")
                 data = reply.payloads[index] if index is not None else b""
-                trouble |= not part.apply_fetch(fetch_offset, result, data)
-            if trouble:
+                outcome = self.manager.apply_fetch(part, fetch_offset, result, data)
+                if outcome == STALLED:
+                    self.stalls.log(
+                        logging.WARNING, key, "%s: the leader (broker %d) says our log "
+                        "diverges after its epoch %s (ending at %s), and cutting to that "
+                        "changed nothing (log end %d, latest epoch %d): backing off",
+                        part.name, leader, result["diverging_epoch"]["epoch"],
+                        result["diverging_epoch"]["end_offset"], part.log.log_end_offset,
+                        part.log.epochs.latest_epoch)
+                elif outcome == FETCH_AGAIN:
+                    self.stalls.forget(key)
+                back_off |= outcome != FETCH_AGAIN
+            if back_off:
                 await asyncio.sleep(backoff_s)

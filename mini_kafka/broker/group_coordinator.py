@@ -46,6 +46,7 @@ class GroupManager(InternalTopicOwner):
         self._memberships: dict[str, dict | None] = {}  # replayed, restored once loaded
         # producer id -> {(group, topic, partition): ((offset, metadata), log offset)}
         self.pending_txn_offsets: dict[int, dict[tuple[str, str, int], tuple]] = {}
+        self._timers_may_run = asyncio.Event()  # set when the state may have started one
         self.handlers = {
             ApiKey.JOIN_GROUP: self.join_group,
             ApiKey.SYNC_GROUP: self.sync_group,
@@ -56,13 +57,19 @@ class GroupManager(InternalTopicOwner):
             ApiKey.OFFSET_FETCH: self.offset_fetch,
             ApiKey.DESCRIBE_GROUPS: self.describe_groups,
             ApiKey.LIST_GROUPS: self.list_groups,
+            ApiKey.DELETE_GROUPS: self.delete_groups,
         }
 
     def start(self) -> None:
-        self._spawn(self._tick_loop())
+        self._spawn(self._tick_loop(), forever=True)
 
     async def _tick_loop(self) -> None:
         while True:
+            # With no member and no rebalance, a tick has nothing to expire: sleep until
+            # a request or a restore changes that (a broker without groups stays idle).
+            if not self.state.has_timers():
+                self._timers_may_run.clear()
+                await self._timers_may_run.wait()
             await asyncio.sleep(self.timeouts.group_tick_interval_ms / 1000)
             try:
                 self.state.tick(self.clock.monotonic_ms())
@@ -71,7 +78,9 @@ class GroupManager(InternalTopicOwner):
                 log.exception("group tick failed")
 
     def _flush(self) -> None:
-        """Deliver the core's delayed answers and persist groups that settled."""
+        """Deliver the core's delayed answers and persist groups that settled; called
+        after every request that may start a timer, so it wakes the tick loop too."""
+        self._timers_may_run.set()
         for future, response in self.state.take_completions():
             if not future.done():
                 future.set_result(response)
@@ -117,6 +126,7 @@ class GroupManager(InternalTopicOwner):
             if record is not None and self.partition_of(group_id) == p:
                 self.state.restore(group_id, record, now)
                 del self._memberships[group_id]
+        self._timers_may_run.set()
 
     def _unloaded(self, p: int, keys_of) -> None:
         self.state.unload([g for g in list(self.state.groups) if keys_of(g)])
@@ -156,7 +166,8 @@ class GroupManager(InternalTopicOwner):
                         session_timeout_ms=session_ms,
                         rebalance_timeout_ms=_field(b, "rebalance_timeout_ms", int, session_ms),
                         protocols=protocols, now_ms=self.clock.monotonic_ms(),
-                        host=_field(b, "host", str, ""))
+                        host=_field(b, "host", str, ""),
+                        protocol_type=_field(b, "protocol_type", str, "consumer"))
         self._flush()
         return req.reply(await future, sender=self.name)
 
@@ -182,8 +193,9 @@ class GroupManager(InternalTopicOwner):
     async def leave_group(self, req: Message) -> Message:
         group_id = _field(req.body, "group_id", str)
         self.own(group_id)
-        answer = self.state.leave(group_id, _field(req.body, "member_id", str),
-                                  self.clock.monotonic_ms())
+        answer = self.state.leave(group_id, _field(req.body, "member_id", str, ""),
+                                  self.clock.monotonic_ms(),
+                                  _field(req.body, "group_instance_id", str, None))
         self._flush()
         return req.reply(answer, sender=self.name)
 
@@ -281,3 +293,23 @@ class GroupManager(InternalTopicOwner):
 
     async def list_groups(self, req: Message) -> Message:
         return req.reply({"groups": self.state.list_groups()}, sender=self.name)
+
+    async def delete_groups(self, req: Message) -> Message:
+        """Delete one empty group: tombstones for its offsets and membership, written with
+        acks=all, then forgotten here (Kafka's DeleteGroups)."""
+        group_id = _field(req.body, "group_id", str)
+        p = self.own(group_id)
+        group = self.state.groups.get(group_id)
+        if group is not None and group.members:
+            raise KafkaError("NON_EMPTY_GROUP", f"group {group_id!r} has "
+                                                f"{len(group.members)} member(s)")
+        if group is None:
+            raise KafkaError("GROUP_ID_NOT_FOUND", f"no group {group_id!r}")
+        tombstones = [(ot.offset_record(group_id, t, i, 0, "", 0)[0], None)
+                      for t, i in sorted(group.offsets)]
+        tombstones.append((ot.group_record(group_id, {})[0], None))
+        await self.append(p, tombstones)
+        error = self.state.delete(group_id)
+        if error != "NONE":
+            raise KafkaError(error, f"group {group_id!r}")
+        return req.reply({}, sender=self.name)

@@ -47,6 +47,7 @@ class Group:
     group_id: str
     state: str = EMPTY
     generation: int = 0
+    protocol_type: str | None = None  # "consumer" for consumer groups; all members agree
     protocol: str | None = None
     leader: str | None = None
     members: dict[str, Member] = field(default_factory=dict)
@@ -99,13 +100,20 @@ class GroupCoordinatorState:
 
     def join(self, token, group_id: str, member_id: str, *, client_id: str,
              instance_id: str | None, session_timeout_ms: int, rebalance_timeout_ms: int,
-             protocols: list[tuple[str, Any]], now_ms: int, host: str = "") -> None:
+             protocols: list[tuple[str, Any]], now_ms: int, host: str = "",
+             protocol_type: str = "consumer") -> None:
         g = self.group(group_id)
         if g.state == DEAD:
             return self._complete(token, _error("COORDINATOR_NOT_AVAILABLE"))
-        if not protocols:
+        if not protocols or not protocol_type:
             return self._complete(token, _error("INCONSISTENT_GROUP_PROTOCOL",
-                                                message="no assignor offered"))
+                                                message="no assignor or protocol type offered"))
+        if g.members and g.protocol_type not in (None, protocol_type):
+            return self._complete(token, _error(
+                "INCONSISTENT_GROUP_PROTOCOL",
+                message=f"the group's protocol type is {g.protocol_type!r}, not "
+                        f"{protocol_type!r}"))
+        g.protocol_type = protocol_type
         if g.members and not self._common_protocols(g, protocols, member_id):
             return self._complete(token, _error("INCONSISTENT_GROUP_PROTOCOL",
                                                 message="no assignor shared with the group"))
@@ -200,6 +208,7 @@ class GroupCoordinatorState:
             self._remove(g, m)  # did not rejoin in time
         if not g.members:
             g.state, g.generation, g.leader, g.protocol = EMPTY, g.generation + 1, None, None
+            g.protocol_type = None
             self._dirty.add(g.group_id)
             return
         g.generation += 1
@@ -222,7 +231,8 @@ class GroupCoordinatorState:
 
     def _join_response(self, g: Group, m: Member) -> dict[str, Any]:
         response = {"error": "NONE", "generation": g.generation, "protocol": g.protocol,
-                    "leader": g.leader, "member_id": m.member_id, "members": []}
+                    "protocol_type": g.protocol_type, "leader": g.leader,
+                    "member_id": m.member_id, "members": []}
         if m.member_id == g.leader:
             response["members"] = [
                 {"member_id": x.member_id, "instance_id": x.instance_id,
@@ -242,7 +252,7 @@ class GroupCoordinatorState:
         m = g.members[member_id]
         m.last_heartbeat_ms = now_ms
         if g.state == STABLE:
-            return self._complete(token, {"error": "NONE", "assignment": m.assignment})
+            return self._complete(token, self._sync_response(g, m))
         m.sync_token = token
         if member_id == g.leader and assignments is not None:
             for mid, member in g.members.items():
@@ -252,7 +262,12 @@ class GroupCoordinatorState:
             for member in g.members.values():
                 if member.sync_token is not None:
                     t, member.sync_token = member.sync_token, None
-                    self._complete(t, {"error": "NONE", "assignment": member.assignment})
+                    self._complete(t, self._sync_response(g, member))
+
+    @staticmethod
+    def _sync_response(g: Group, m: Member) -> dict[str, Any]:
+        return {"error": "NONE", "assignment": m.assignment, "protocol": g.protocol,
+                "protocol_type": g.protocol_type}
 
     # -- Heartbeat, LeaveGroup, time --------------------------------------------------------
 
@@ -267,13 +282,28 @@ class GroupCoordinatorState:
             return _error("REBALANCE_IN_PROGRESS")
         return _error("NONE")
 
-    def leave(self, group_id: str, member_id: str, now_ms: int) -> dict[str, Any]:
+    def leave(self, group_id: str, member_id: str, now_ms: int,
+              instance_id: str | None = None) -> dict[str, Any]:
+        """A member leaves, named by its member id or (KIP-345) its static instance id."""
         g = self.groups.get(group_id)
+        if g is not None and instance_id is not None:
+            known = g.static.get(instance_id)
+            if known is None:
+                return _error("UNKNOWN_MEMBER_ID")
+            if member_id and member_id != known:
+                return _error("FENCED_INSTANCE_ID")
+            member_id = known
         if g is None or member_id not in g.members:
             return _error("UNKNOWN_MEMBER_ID")
         self._remove(g, g.members[member_id])
         self._after_departure(g, now_ms)
         return _error("NONE")
+
+    def has_timers(self) -> bool:
+        """Whether tick() could change anything: some member's session or some
+        rebalance deadline is running. Only join() and restore() start one."""
+        return any(g.members or g.state in (PREPARING, COMPLETING)
+                   for g in self.groups.values())
 
     def tick(self, now_ms: int) -> None:
         for g in list(self.groups.values()):
@@ -291,7 +321,7 @@ class GroupCoordinatorState:
 
     def _after_departure(self, g: Group, now_ms: int) -> None:
         if not g.members:
-            g.state, g.leader, g.protocol = EMPTY, None, None
+            g.state, g.leader, g.protocol, g.protocol_type = EMPTY, None, None, None
             g.generation += 1
             self._dirty.add(g.group_id)
         elif g.state != PREPARING:
@@ -349,15 +379,30 @@ class GroupCoordinatorState:
         if g is None:
             return {"group_id": group_id, "state": DEAD, "members": []}
         return {"group_id": group_id, "state": g.state, "generation": g.generation,
+                "protocol_type": g.protocol_type or "consumer",
                 "protocol": g.protocol, "leader": g.leader,
                 "members": [{"member_id": m.member_id, "client_id": m.client_id,
                              "instance_id": m.instance_id, "host": m.host,
+                             "metadata": dict(m.protocols).get(g.protocol),
                              "assignment": m.assignment}
                             for m in g.members.values()]}
 
     def list_groups(self) -> list[dict[str, Any]]:
-        return [{"group_id": g.group_id, "state": g.state, "protocol_type": "consumer"}
+        return [{"group_id": g.group_id, "state": g.state,
+                 "protocol_type": g.protocol_type or "consumer"}
                 for g in sorted(self.groups.values(), key=lambda g: g.group_id)]
+
+    def delete(self, group_id: str) -> str:
+        """Forget an empty group and its offsets (DeleteGroups); the shell writes the
+        tombstones first. Returns the error name."""
+        g = self.groups.get(group_id)
+        if g is None or (g.state == EMPTY and not g.offsets and not g.generation):
+            return "GROUP_ID_NOT_FOUND"
+        if g.members:
+            return "NON_EMPTY_GROUP"
+        del self.groups[group_id]
+        self._dirty.discard(group_id)
+        return "NONE"
 
     # -- moving between coordinators --------------------------------------------------------
 
@@ -365,6 +410,7 @@ class GroupCoordinatorState:
         """The group's membership as a record for __consumer_offsets."""
         g = self.groups[group_id]
         return {"generation": g.generation, "protocol": g.protocol, "leader": g.leader,
+                "protocol_type": g.protocol_type,
                 "members": [{"member_id": m.member_id, "client_id": m.client_id,
                              "instance_id": m.instance_id, "host": m.host,
                              "session_timeout_ms": m.session_timeout_ms,
@@ -378,6 +424,7 @@ class GroupCoordinatorState:
         g = self.group(group_id)
         g.generation, g.protocol, g.leader = (record["generation"], record["protocol"],
                                               record["leader"])
+        g.protocol_type = record.get("protocol_type")
         g.members, g.static = {}, {}
         for m in record["members"]:
             g.members[m["member_id"]] = Member(

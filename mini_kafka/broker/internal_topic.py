@@ -16,6 +16,7 @@ import logging
 from mini_kafka import records
 from mini_kafka.broker.offsets_topic import partition_for
 from mini_kafka.broker.partition import LEADER
+from mini_kafka.broker.replica_storage import STORAGE_ERRORS
 from mini_kafka.errors import KafkaError
 from mini_kafka.metadata import MetadataImage
 
@@ -28,6 +29,7 @@ APPEND_ERRORS = {"NOT_LEADER_OR_FOLLOWER": "NOT_COORDINATOR",
                  "UNKNOWN_TOPIC_OR_PARTITION": "COORDINATOR_NOT_AVAILABLE",
                  "NOT_ENOUGH_REPLICAS": "COORDINATOR_NOT_AVAILABLE",
                  "NOT_ENOUGH_REPLICAS_AFTER_APPEND": "COORDINATOR_NOT_AVAILABLE",
+                 "KAFKA_STORAGE_ERROR": "NOT_COORDINATOR",
                  "REQUEST_TIMED_OUT": "COORDINATOR_NOT_AVAILABLE",
                  "MESSAGE_TOO_LARGE": "INVALID_COMMIT_OFFSET_SIZE",
                  "RECORD_LIST_TOO_LARGE": "INVALID_COMMIT_OFFSET_SIZE",
@@ -72,9 +74,10 @@ class InternalTopicOwner:
         for task in [*self._tasks, *self.loading.values()]:
             task.cancel()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro, forever: bool = False) -> None:
         self._tasks = [t for t in self._tasks if not t.done()]
-        self._tasks.append(asyncio.ensure_future(coro))
+        self._tasks.append(self.role.node.supervisor.spawn(coro, f"{self.topic} "
+                                                           f"{coro.__qualname__}", forever=forever))
 
     # -- which keys are ours --------------------------------------------------------------
 
@@ -109,7 +112,8 @@ class InternalTopicOwner:
         for p, epoch in leading.items():
             if p not in self.loaded and p not in self.loading:
                 self.loading_epochs[p] = epoch
-                self.loading[p] = asyncio.ensure_future(self._load(p, epoch))
+                self.loading[p] = self.role.node.supervisor.spawn(
+                    self._load(p, epoch), f"loading {self.topic}-{p}")
 
     def _unload(self, p: int) -> None:
         task = self.loading.pop(p, None)
@@ -122,11 +126,20 @@ class InternalTopicOwner:
         log.info("%s-%d: no longer its coordinator", self.topic, p)
 
     async def _load(self, p: int, epoch: int) -> None:
-        part = self.role.replicas.partitions[(self.topic, p)]
+        replicas = self.role.replicas
+        part = replicas.partitions.get((self.topic, p))
+        if part is None:
+            return  # offline here since: the next metadata change unloads it
         offset, end = part.log.log_start_offset, part.log.log_end_offset
         count = 0
         while offset < end:
-            data = part.log.read(offset, LOAD_READ_BYTES, upto_offset=end)
+            if replicas.partitions.get((self.topic, p)) is not part:
+                return  # went offline while replaying
+            try:
+                data = part.log.read(offset, LOAD_READ_BYTES, upto_offset=end)
+            except STORAGE_ERRORS as e:
+                replicas.storage.fail(part, e)
+                return
             if not data:
                 break
             for header, rec in records.decode_batches(data):

@@ -23,7 +23,9 @@ from mini_kafka.records import BatchHeader, CorruptRecordError
 
 log = logging.getLogger("mini_kafka.broker.partition")
 
-LEADER, FOLLOWER = "leader", "follower"
+LEADER, FOLLOWER, OFFLINE = "leader", "follower", "offline"
+# What a follower's fetcher does after applying an answer (Partition.apply_fetch).
+FETCH_AGAIN, BACK_OFF, STALLED = "fetch again", "back off", "stalled"
 
 
 class Partition:
@@ -41,6 +43,7 @@ class Partition:
         self.isr: list[int] = []
         self.hw = min(high_watermark, plog.log_end_offset)
         self.leader_state: LeaderState | None = None
+        self.offline_reason: str | None = None
         loaded = state_snapshot.take(plog.directory, plog.log_end_offset,
                                      trusted=plog.was_clean_shutdown)
         if loaded is not None:
@@ -62,9 +65,20 @@ class Partition:
     def close(self) -> None:
         """Clean shutdown: save the producer and transaction state, then close the log
         (whose clean-shutdown marker is what makes the saved state trusted)."""
-        state_snapshot.save(self.log.directory, self.log.log_end_offset, self.producers,
-                            self.txns)
+        try:
+            state_snapshot.save(self.log.directory, self.log.log_end_offset, self.producers,
+                                self.txns, self.log.disk)
+        except OSError as e:  # the next start rebuilds it from the log
+            log.warning("%s: producer state not saved: %s", self.name, e)
         self.log.close()
+
+    def go_offline(self, reason: str) -> None:
+        """A storage error: this replica serves nothing until it is opened again."""
+        self.role = OFFLINE
+        self.offline_reason = reason
+        self.leader_state = None
+        self.log.close_unclean()
+        self.signal()  # waiting produces and fetches find out at once
 
     def _track(self, header: BatchHeader, data=None, pos: int = 0) -> None:
         """Bookkeeping for one appended batch; `data` holds it when it is a marker."""
@@ -124,12 +138,16 @@ class Partition:
         self.leader_state = LeaderState(self.broker_id, p["leader_epoch"], p["partition_epoch"],
                                         p["replicas"], p["isr"], self.log.log_end_offset,
                                         self.hw, now_ms)
+        self.hw = self.leader_state.hw
         log.info("%s: leader in epoch %d at offset %d (HW %d, ISR %s)", self.name,
                  p["leader_epoch"], self.log.log_end_offset, self.hw, p["isr"])
 
     # -- leader side ----------------------------------------------------------------------
 
     def check_leader(self, leader_epoch: int | None = None) -> LeaderState:
+        if self.role == OFFLINE:
+            raise KafkaError("KAFKA_STORAGE_ERROR", f"{self.name} is offline on broker "
+                                                    f"{self.broker_id}: {self.offline_reason}")
         if self.role != LEADER or self.leader_state is None:
             raise KafkaError("NOT_LEADER_OR_FOLLOWER",
                              f"broker {self.broker_id} does not lead {self.name} "
@@ -216,8 +234,10 @@ class Partition:
                 self.on_follower_fetch(replica_id, offset, now_ms)
                 fields["high_watermark"] = self.hw
         upto = None if replica_id >= 0 else self.hw
+        if replica_id < 0:  # Kafka's consumers get the LSO whatever their isolation
+            fields["last_stable_offset"] = self.last_stable_offset
         if read_committed and replica_id < 0:
-            upto = fields["last_stable_offset"] = self.last_stable_offset
+            upto = fields["last_stable_offset"]
             fields["aborted_transactions"] = [[a.producer_id, a.first_offset] for a in
                                               self.txns.aborted_between(offset, upto)]
         if max_bytes <= 0:
@@ -226,11 +246,12 @@ class Partition:
 
     # -- follower side --------------------------------------------------------------------
 
-    def apply_fetch(self, fetch_offset: int, result: dict, data) -> bool:
-        """Apply the leader's answer to our fetch from `fetch_offset`; False when we should
-        pause (an error that only newer metadata can resolve)."""
+    def apply_fetch(self, fetch_offset: int, result: dict, data) -> str:
+        """Apply the leader's answer to our fetch from `fetch_offset`. Returns FETCH_AGAIN,
+        BACK_OFF (an error that only newer metadata can resolve) or STALLED (a divergence
+        that changed nothing: asking again at once would only get the same answer)."""
         if fetch_offset != self.log.log_end_offset:
-            return True  # an answer to an older fetch: our log has moved since
+            return FETCH_AGAIN  # an answer to an older fetch: our log has moved since
         error = result.get("error", "NONE")
         if error == "OFFSET_OUT_OF_RANGE":
             if self.log.log_end_offset < result["log_start_offset"]:
@@ -239,19 +260,23 @@ class Partition:
                 self.restart_at(result["log_start_offset"])
             else:
                 self.truncate_to(result["log_end_offset"])
-            return True
+            return FETCH_AGAIN
         if error != "NONE":
-            return False
+            return BACK_OFF
         diverging = result.get("diverging_epoch")
         if diverging:
-            self.truncate_for_divergence(diverging["epoch"], diverging["end_offset"])
-            return True
+            before = (self.log.log_end_offset, self.log.epochs.latest_epoch)
+            self.truncate_for_divergence(diverging["epoch"], diverging["end_offset"],
+                                         result.get("log_start_offset", 0))
+            if (self.log.log_end_offset, self.log.epochs.latest_epoch) == before:
+                return STALLED
+            return FETCH_AGAIN
         try:
             self.append_as_follower(data or b"", result["high_watermark"])
         except CorruptRecordError as e:
             log.error("%s: bad data from the leader: %s", self.name, e)
-            return False
-        return True
+            return BACK_OFF
+        return FETCH_AGAIN
 
     def append_as_follower(self, data, leader_hw: int) -> None:
         appended = self.log.append_as_follower(data)
@@ -268,13 +293,30 @@ class Partition:
             self.hw = hw
             self.signal()
 
-    def truncate_for_divergence(self, leader_epoch: int, leader_end_offset: int) -> None:
+    def truncate_for_divergence(self, leader_epoch: int, leader_end_offset: int,
+                                leader_log_start: int) -> None:
         """The leader says our log diverges after its `leader_epoch`, which ended at
-        `leader_end_offset` on the leader. Cut our tail to the last common point."""
+        `leader_end_offset` on the leader. Cut our tail to the last common point; after
+        the cut our latest epoch is at most `leader_epoch`, so every round of this
+        exchange moves to an older epoch and it ends (KIP-279)."""
+        if leader_epoch < 0:
+            # The leader holds no epoch as old as our latest: its log starts later than
+            # anything we could share with it (retention moved it on). Begin at its start.
+            log.warning("%s: the leader knows none of our epochs: starting over at its "
+                        "log start %d", self.name, leader_log_start)
+            self.restart_at(leader_log_start)
+            return
         our_epoch, our_end = self.log.end_offset_for_epoch(leader_epoch)
-        target = our_end if our_epoch != leader_epoch else min(leader_end_offset, our_end)
-        if leader_epoch < 0 or our_epoch < 0:
-            target = min(self.hw, self.log.log_end_offset)  # nothing in common we can tell
+        if our_epoch < 0:
+            # All we hold is from epochs after the leader's: nothing past the start of our
+            # first epoch can be common.
+            first = self.log.epochs.first_start_offset
+            target = min(first if first >= 0 else self.log.log_start_offset,
+                         leader_end_offset)
+        elif our_epoch != leader_epoch:
+            target = our_end
+        else:
+            target = min(leader_end_offset, our_end)
         self.truncate_to(target)
 
     def truncate_to(self, offset: int) -> None:

@@ -41,6 +41,9 @@ class LeaderState:
         self.followers = {r: FollowerProgress(last_caught_up_ms=now_ms, last_fetch_ms=now_ms)
                           for r in replicas if r != broker_id}
         self.pending_isr: list[int] | None = None  # sent to the controller, not committed
+        # Alone in the ISR, the leader's log end is committed at once: without this a
+        # leader elected alone served a stale HW until some follower fetched.
+        self._update_hw()
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -89,14 +92,20 @@ class LeaderState:
             return True
         return False
 
-    def wanted_isr(self, now_ms: int, lag_max_ms: int) -> list[int] | None:
+    def wanted_isr(self, now_ms: int, lag_max_ms: int,
+                   ineligible: frozenset[int] = frozenset()) -> list[int] | None:
         """The ISR this leader should ask for now, or None if no change (or one is
-        already in flight)."""
+        already in flight). `ineligible`: replicas the controller would refuse to add
+        (fenced brokers, replicas offline there), left out as Kafka's KIP-841 does: a
+        follower that was caught up when its broker died still looks caught up for a
+        lag window, and asking for it each time would flood the controller when many
+        die at once."""
         if self.pending_isr is not None:
             return None
         keep = [r for r in self.isr if r == self.broker_id
                 or now_ms - self.followers[r].last_caught_up_ms <= lag_max_ms]
         join = [r for r, p in self.followers.items() if r not in self.isr
+                and r not in ineligible
                 and p.leo >= max(self.hw, self.epoch_start_offset)
                 and now_ms - p.last_caught_up_ms <= lag_max_ms]
         wanted = sorted(set(keep) | set(join))

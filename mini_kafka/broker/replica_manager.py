@@ -8,6 +8,8 @@ fetch and list-offsets logic over them.
   max_wait_ms and min_bytes it long-polls until data arrives.
 - Leaders ask the controller to shrink the ISR when a follower lags longer than
   replica_lag_time_max_ms and to expand it when one has caught up (AlterPartition).
+- A storage error in any of this takes that replica offline on this broker
+  (replica_storage.py) and answers KAFKA_STORAGE_ERROR; the rest go on.
 """
 
 from __future__ import annotations
@@ -15,21 +17,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from mini_kafka.broker.fetcher import FetcherManager
-from mini_kafka.broker.log import LogConfig, PartitionLog, compact
-from mini_kafka.broker.partition import FOLLOWER, LEADER, Partition
+from mini_kafka.broker.log import LogConfig, compact
+from mini_kafka.broker.partition import BACK_OFF, FOLLOWER, LEADER, Partition
+from mini_kafka.broker.periodic import PeriodicJobs
+from mini_kafka.broker.replica_storage import STORAGE_ERRORS, ReplicaStorage
 from mini_kafka.errors import KafkaError
+from mini_kafka.log_limit import RepeatLimitedLog
 from mini_kafka.metadata import MetadataImage
 from mini_kafka.topic_config import effective
 
 log = logging.getLogger("mini_kafka.broker.replicas")
 
 HW_CHECKPOINT_FILE = "replication-offset-checkpoint"
-EARLIEST, LATEST = -2, -1
+EARLIEST, LATEST, MAX_TIMESTAMP = -2, -1, -3  # ListOffsets' special timestamps
 READ_COMMITTED = 1  # Kafka's isolation_level: 0 read_uncommitted, 1 read_committed
 
 
@@ -43,27 +48,39 @@ class ReplicaManager:
         self.data_dir: Path = role.node.data_dir
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.checkpointed_hw = self._read_hw_checkpoint()
+        self._hw_written: bytes | None = None  # the checkpoint file's content, once written
         self.fetchers = FetcherManager(self)
+        self.storage = ReplicaStorage(self)
+        self.repeats = RepeatLimitedLog(log, self.config.limits.log_repeat_interval_ms,
+                                        self.clock)
         self._tasks: list[asyncio.Task] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def periodic_jobs(self, now_ms: int) -> PeriodicJobs:
         t = self.config.timeouts
-        self._tasks = [
-            asyncio.ensure_future(self._every(min(500, t.replica_lag_time_max_ms // 2),
-                                              self._maintain_isrs)),
-            asyncio.ensure_future(self._every(1000, self._checkpoint_hw)),
-            asyncio.ensure_future(self._every(t.retention_check_interval_ms, self._clean_logs)),
-        ]
+        return PeriodicJobs([(min(500, t.replica_lag_time_max_ms // 2), self._maintain_isrs),
+                             (1000, self._checkpoint_hw),
+                             (t.retention_check_interval_ms, self._clean_logs),
+                             (t.storage_retry_interval_ms, self._retry_offline)], now_ms)
 
-    async def _every(self, interval_ms: int, work) -> None:
+    def start(self) -> None:
+        self._tasks = [self.node.supervisor.spawn(
+            self._run_periodic(), "ISR checks, HW checkpoints, retention, retries",
+            forever=True)]
+
+    async def _run_periodic(self) -> None:
+        """ISR checks, HW checkpoints, retention and offline retries on one timer
+        (periodic.py), on the event loop's clock like the sleeps it replaces."""
+        loop = asyncio.get_running_loop()
+        jobs = self.periodic_jobs(int(loop.time() * 1000))
         while True:
-            await asyncio.sleep(max(1, interval_ms) / 1000)
-            try:
-                work()
-            except Exception:  # a failed round is retried next interval
-                log.exception("periodic %s failed", work.__name__)
+            await asyncio.sleep(max(0, jobs.next_due_ms() - loop.time() * 1000) / 1000)
+            for work in jobs.take_due(int(loop.time() * 1000)):
+                try:
+                    work()
+                except Exception:  # a failed round is retried next interval
+                    log.exception("periodic %s failed", work.__name__)
 
     def close(self) -> None:
         for task in self._tasks:
@@ -71,7 +88,10 @@ class ReplicaManager:
         self.fetchers.close()
         self._checkpoint_hw()
         for part in self.partitions.values():
-            part.close()
+            try:
+                part.close()
+            except OSError as e:  # the next start treats it as a crash: no harm
+                log.warning("%s: not closed cleanly: %s", part.name, e)
 
     # -- metadata -------------------------------------------------------------------------
 
@@ -83,13 +103,15 @@ class ReplicaManager:
                 continue
             key = (p["topic"], p["partition"])
             hosted.add(key)
-            part = self.partitions.get(key) or self._open(p["topic"], p["partition"], image)
-            part.apply_metadata(p, now)
-            leader = image.brokers.get(p["leader"])
-            if part.role == FOLLOWER and leader is not None:
-                self.fetchers.assign(part, p["leader"], leader["endpoint"])
-            else:
-                self.fetchers.remove(part)
+            if key in self.storage.offline:
+                continue  # retried on its own schedule
+            part = self.partitions.get(key)
+            if part is None:
+                part = self.storage.open(key, image)
+                if part is None:
+                    continue
+                self.partitions[key] = part
+            self._follow(part, p, image, now)
         for key in [k for k in self.partitions if k not in hosted]:
             part = self.partitions.pop(key)
             self.fetchers.remove(part)
@@ -97,14 +119,55 @@ class ReplicaManager:
             part.signal()
             part.log.delete()
             log.info("%s: deleted (topic removed or replica moved)", part.name)
+        for key in [k for k in self.storage.offline if k not in hosted]:
+            self.storage.forget_offline(key)
+        broker_epoch = self.role.broker_epoch
+        if not self.storage.swept and broker_epoch is not None and \
+                image.offset >= broker_epoch:
+            self.storage.sweep(image, hosted)
 
-    def _open(self, topic: str, partition: int, image: MetadataImage) -> Partition:
-        plog = PartitionLog(self.data_dir / f"{topic}-{partition}",
-                            self.log_config(image, topic), self.clock)
-        hw = self.checkpointed_hw.get(f"{topic}/{partition}", 0)
-        part = Partition(topic, partition, plog, self.broker_id, hw)
-        self.partitions[(topic, partition)] = part
-        return part
+    def _follow(self, part: Partition, p: dict, image: MetadataImage, now: int) -> None:
+        """Take on the partition's committed state: lead, or follow its leader."""
+        try:
+            part.apply_metadata(p, now)  # becoming leader writes its epoch
+        except STORAGE_ERRORS as e:
+            self.storage.fail(part, e)
+            return
+        leader = image.brokers.get(p["leader"])
+        if part.role == FOLLOWER and leader is not None:
+            self.fetchers.assign(part, p["leader"], leader["endpoint"])
+        else:
+            self.fetchers.remove(part)
+
+    def forget(self, part: Partition) -> None:
+        """Stop serving `part` (it went offline); its data stays."""
+        self.partitions.pop((part.topic, part.partition), None)
+        self.fetchers.remove(part)
+
+    @contextmanager
+    def _storage_guard(self, part: Partition):
+        """A storage error under here takes `part` offline and answers
+        KAFKA_STORAGE_ERROR instead of escaping."""
+        try:
+            yield
+        except STORAGE_ERRORS as e:
+            self.storage.fail(part, e)
+            raise KafkaError("KAFKA_STORAGE_ERROR", f"{part.name} on broker {self.broker_id}: "
+                                                    f"{type(e).__name__}: {e}") from None
+
+    def apply_fetch(self, part: Partition, fetch_offset: int, result: dict, data) -> str:
+        """A follower applies its leader's answer (fetcher.py)."""
+        try:
+            with self._storage_guard(part):
+                return part.apply_fetch(fetch_offset, result, data)
+        except KafkaError:
+            return BACK_OFF
+
+    def _retry_offline(self) -> None:
+        now = self.clock.monotonic_ms()
+        for part, p in self.storage.retry(self.role.image, self.role.broker_epoch):
+            self.partitions[(part.topic, part.partition)] = part
+            self._follow(part, p, self.role.image, now)
 
     def topic_config(self, topic: str, image: MetadataImage | None = None) -> dict[str, Any]:
         image = image or self.role.image
@@ -123,6 +186,10 @@ class ReplicaManager:
         part = self.partitions.get((topic, partition))
         if part is not None:
             return part
+        if (topic, partition) in self.storage.offline:
+            raise KafkaError("KAFKA_STORAGE_ERROR",
+                             f"{topic}-{partition} is offline on broker {self.broker_id}: "
+                             f"{self.storage.offline[(topic, partition)]}")
         if topic not in self.role.image.topics:
             raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION", f"unknown topic {topic!r}")
         if self.role.image.partition(topic, partition) is None:
@@ -144,7 +211,8 @@ class ReplicaManager:
             try:
                 part = self.partition(topic, index)
                 min_isr = self.topic_config(topic)["min.insync.replicas"]
-                header = part.append_as_leader(batch, acks, min_isr, internal)
+                with self._storage_guard(part):
+                    header = part.append_as_leader(batch, acks, min_isr, internal)
             except KafkaError as e:
                 result.update(error=e.error.name, message=e.message)
                 continue
@@ -228,9 +296,10 @@ class ReplicaManager:
                   read_committed: bool) -> bytes:
         part = self.partition(w["topic"], w["partition"])
         max_bytes = min(int(w.get("partition_max_bytes", 1024 * 1024)), budget)
-        fields, data = part.read(int(w["fetch_offset"]), max_bytes, replica_id,
-                                 int(w.get("last_fetched_epoch", -1)), now_ms,
-                                 w.get("current_leader_epoch"), read_committed)
+        with self._storage_guard(part):
+            fields, data = part.read(int(w["fetch_offset"]), max_bytes, replica_id,
+                                     int(w.get("last_fetched_epoch", -1)), now_ms,
+                                     w.get("current_leader_epoch"), read_committed)
         result.update(fields)
         return data
 
@@ -240,30 +309,46 @@ class ReplicaManager:
                     leader_epoch: int | None, read_committed: bool = False) -> dict[str, Any]:
         part = self.partition(topic, index)
         part.check_leader(leader_epoch)
+        visible = part.last_stable_offset if read_committed else part.hw
+        plog = part.log
         if timestamp == EARLIEST:
-            return {"offset": part.log.log_start_offset, "timestamp": -1}
+            found, ts = plog.log_start_offset, -1
+        elif timestamp == LATEST:
+            found, ts = visible, -1
+        elif timestamp == MAX_TIMESTAMP:
+            with self._storage_guard(part):  # these read batches
+                found, ts = plog.offset_of_max_timestamp(visible)
+        else:
+            with self._storage_guard(part):
+                found = plog.offset_for_timestamp(timestamp)
+            ts = timestamp
+            if found is None or found >= visible:
+                return {"offset": -1, "timestamp": -1, "leader_epoch": -1}
+        out = {"offset": found, "timestamp": ts,
+               "leader_epoch": plog.epochs.epoch_at(max(found - 1, plog.log_start_offset)
+                                                    if timestamp == LATEST else found)}
         if timestamp == LATEST:
-            return {"offset": part.last_stable_offset if read_committed else part.hw,
-                    "timestamp": -1,
-                    "log_end_offset": part.log.log_end_offset}
-        found = part.log.offset_for_timestamp(timestamp)
-        if found is None or found >= part.hw:
-            return {"offset": -1, "timestamp": -1}
-        return {"offset": found, "timestamp": timestamp}
+            out["log_end_offset"] = plog.log_end_offset
+        return out
 
     # -- background work ------------------------------------------------------------------
 
     def _maintain_isrs(self) -> None:
         now = self.clock.monotonic_ms()
         lag_ms = self.config.timeouts.replica_lag_time_max_ms
+        brokers = self.role.image.brokers
+        fenced = frozenset(b for b, info in brokers.items() if info["fenced"])
         for part in list(self.partitions.values()):
             if part.role != LEADER or part.leader_state is None:
                 continue
-            wanted = part.leader_state.wanted_isr(now, lag_ms)
+            key = f"{part.topic}/{part.partition}"
+            ineligible = fenced | {b for b in part.leader_state.followers
+                                   if b not in brokers or key in brokers[b].get("offline", [])}
+            wanted = part.leader_state.wanted_isr(now, lag_ms, ineligible)
             if wanted is None:
                 continue
             part.leader_state.pending_isr = wanted  # counts for the HW from now on
-            asyncio.ensure_future(self._alter_isr(part, wanted))
+            self.node.supervisor.spawn(self._alter_isr(part, wanted), f"ISR change {part.name}")
 
     async def _alter_isr(self, part: Partition, isr: list[int]) -> None:
         state = part.leader_state
@@ -282,12 +367,17 @@ class ReplicaManager:
             part.apply_metadata(result["partition"], self.clock.monotonic_ms())
 
     def _checkpoint_hw(self) -> None:
+        """Written when a high watermark moved: an idle broker touches no file."""
         hws = {f"{t}/{p}": part.hw for (t, p), part in self.partitions.items()}
         self.checkpointed_hw.update(hws)
-        path = self.data_dir / HW_CHECKPOINT_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(hws, sort_keys=True))
-        os.replace(tmp, path)
+        data = json.dumps(hws, sort_keys=True).encode()
+        if data == self._hw_written:
+            return
+        try:
+            self.node.disk.write_file(self.data_dir / HW_CHECKPOINT_FILE, data)
+            self._hw_written = data
+        except OSError as e:  # a missed checkpoint only costs a lower HW after a crash
+            self.repeats.log(logging.WARNING, "hw", "high watermarks not checkpointed: %s", e)
 
     def _read_hw_checkpoint(self) -> dict[str, int]:
         try:
@@ -298,8 +388,12 @@ class ReplicaManager:
     def _clean_logs(self) -> None:
         now = self.clock.wall_ms()
         for part in list(self.partitions.values()):
-            part.log.apply_retention(now)
-            compact(part.log, now)
+            try:
+                part.log.apply_retention(now)
+                compact(part.log, now)
+            except STORAGE_ERRORS as e:  # the live log is untouched: try again next time
+                self.repeats.log(logging.WARNING, ("clean", part.name), "%s: compaction "
+                                 "failed: %s", part.name, e)
 
 
 async def _wait_any(parts: list[Partition], timeout_ms: int) -> None:

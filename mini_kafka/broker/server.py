@@ -10,11 +10,14 @@ metadata says so, and only then stops — so clients see a leader change, not an
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 from typing import Any
 
 from mini_kafka.broker.api import BrokerApi
 from mini_kafka.broker.group_coordinator import GroupManager
+from mini_kafka.broker.kafka_listener import KafkaListener
 from mini_kafka.broker.replica_manager import ReplicaManager
 from mini_kafka.broker.txn_coordinator import TxnManager
 from mini_kafka.coordinator.client import ControllerClient
@@ -22,6 +25,8 @@ from mini_kafka.errors import KafkaError
 from mini_kafka.metadata import MetadataImage
 from mini_kafka.node import Node
 from mini_kafka.protocol import ApiKey
+
+CLUSTER_ID_FILE = "cluster-id"  # written by launcher.state.ensure_cluster_id
 
 log = logging.getLogger("mini_kafka.broker")
 
@@ -33,7 +38,7 @@ class BrokerRole:
         self.broker_id = node.spec.id
         t = self.config.timeouts
         self.controller = ControllerClient(
-            node.client, {s.name: s.endpoint for s in self.config.nodes
+            node.client, {s.name: s.cluster_endpoint for s in self.config.nodes
                           if s.role == "coordinator"},
             timeout_ms=t.request_timeout_ms, attempt_timeout_ms=t.controller_attempt_timeout_ms,
             retry_backoff_ms=self.config.limits.retry_backoff_ms, clock=node.clock)
@@ -48,15 +53,22 @@ class BrokerRole:
         self.replicas = ReplicaManager(self)
         self.groups = GroupManager(self)
         self.txns = TxnManager(self)
-        self.handlers = {**BrokerApi(self).handlers, **self.groups.handlers,
+        self.api = BrokerApi(self)
+        self.handlers = {**self.api.handlers, **self.groups.handlers,
                          **self.txns.handlers}
+        self.cluster_id = read_cluster_id(self.config)
+        self.kafka = KafkaListener(self) if node.spec.kafka_port else None
 
     async def start(self) -> None:
         self.replicas.start()
         self.groups.start()
         self.txns.start()
-        self._session_task = asyncio.ensure_future(self._keep_session())
-        self._metadata_task = asyncio.ensure_future(self._follow_metadata())
+        if self.kafka is not None:
+            await self.kafka.start()
+        spawn = self.node.supervisor.spawn
+        self._session_task = spawn(self._keep_session(), "controller session", forever=True)
+        self._metadata_task = spawn(self._follow_metadata(), "following metadata",
+                                    forever=True)
 
     async def stop(self) -> None:
         self._session_task.cancel()  # no heartbeat may unfence us while we leave
@@ -64,6 +76,8 @@ class BrokerRole:
             await self._controlled_shutdown()
         finally:
             self._metadata_task.cancel()
+            if self.kafka is not None:
+                self.kafka.close()
             self.groups.close()
             self.txns.close()
             self.replicas.close()
@@ -98,7 +112,12 @@ class BrokerRole:
     def status(self) -> dict[str, Any]:
         return {"ready": self.broker_epoch is not None and not self.fenced,
                 "broker_epoch": self.broker_epoch, "fenced": self.fenced,
-                "metadata_offset": self.image.offset}
+                "metadata_offset": self.image.offset,
+                # For the console: client traffic so far, and each hosted replica's size.
+                "traffic": self.api.traffic.to_status(),
+                "log_bytes": {f"{t}/{p}": part.log.size_bytes
+                              for (t, p), part in self.replicas.partitions.items()},
+                **self.replicas.storage.report(self.image, self.broker_epoch)}
 
     # -- session --------------------------------------------------------------------------
 
@@ -115,21 +134,41 @@ class BrokerRole:
                 raise
             except Exception:  # a bug in one step must not silently end the session
                 log.exception("session with the controller: unexpected error")
-            await asyncio.sleep(interval_s)
+            await self._until_next_heartbeat(interval_s)
+
+    async def _until_next_heartbeat(self, interval_s: float) -> None:
+        """One interval, cut short when a fenced broker's metadata catches up with its
+        registration: the heartbeat that unfences it (and lets `cluster up` return)
+        goes at once rather than up to an interval later."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + interval_s
+        while self.broker_epoch is not None and self.fenced and \
+                self.image.offset < self.broker_epoch:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self.metadata_changed.wait()
+            except TimeoutError:
+                return
+            if self.image.offset >= self.broker_epoch:
+                return
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
 
     async def _register(self) -> None:
         reply = await self.controller.call_controller(ApiKey.BROKER_REGISTRATION, {
             "broker_id": self.broker_id, "endpoint": self.node.spec.endpoint,
-            "incarnation": self.incarnation})
+            "kafka_endpoint": self.node.spec.kafka_address, "incarnation": self.incarnation})
         if reply.error != "NONE":
             raise KafkaError(reply.error, reply.body.get("message", ""))
         self.broker_epoch = reply.body["broker_epoch"]
         log.info("registered as broker %d with epoch %d", self.broker_id, self.broker_epoch)
 
     async def _heartbeat(self) -> None:
+        # Replicas it cannot serve or no longer wholly holds: the controller must not
+        # count on them (Kafka's brokers report offline log directories the same way).
         reply = await self.controller.call_controller(ApiKey.BROKER_HEARTBEAT, {
             "broker_id": self.broker_id, "broker_epoch": self.broker_epoch,
-            "metadata_offset": self.image.offset})
+            "metadata_offset": self.image.offset,
+            **self.replicas.storage.report(self.image, self.broker_epoch)})
         if reply.error == "STALE_BROKER_EPOCH":
             log.warning("the controller no longer knows epoch %s: registering again",
                         self.broker_epoch)
@@ -177,6 +216,12 @@ class BrokerRole:
             self._apply_metadata(reply.body)
 
     def _apply_metadata(self, body: dict[str, Any]) -> None:
+        # Half applied, the image and the partitions would disagree for good: a failure
+        # here crashes the broker (a storage error stays inside its partition).
+        with self.node.supervisor.fatal("applying committed metadata"):
+            self._apply_metadata_unsupervised(body)
+
+    def _apply_metadata_unsupervised(self, body: dict[str, Any]) -> None:
         before = self.image.offset
         snapshot = body.get("snapshot")
         if snapshot is not None:
@@ -197,6 +242,16 @@ class BrokerRole:
             self.txns.on_metadata(self.image)
             self.metadata_changed.set()
             self.metadata_changed = asyncio.Event()
+
+
+def read_cluster_id(config) -> str:
+    """The id the launcher keeps with the cluster's data (Kafka's cluster.id); a node
+    started by hand without one gets an id derived from the cluster's name."""
+    try:
+        return (config.data_dir / CLUSTER_ID_FILE).read_text().strip()
+    except OSError:
+        digest = hashlib.sha256(config.cluster.name.encode()).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def make_role(node: Node) -> BrokerRole:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import deque
 from pathlib import Path
 
+from mini_kafka.broker.log.disk import Disk
 from mini_kafka.broker.producer_state import (
     BATCHES_KEPT,
     BatchRecord,
@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 
 
 def save(directory: Path, end_offset: int, producers: ProducerStateTable,
-         txns: TransactionIndex) -> None:
+         txns: TransactionIndex, disk: Disk) -> None:
     """Write the snapshot for a log that ends at end_offset (atomically: a torn write
     leaves the old file or none)."""
     state = {
@@ -45,10 +45,7 @@ def save(directory: Path, end_offset: int, producers: ProducerStateTable,
         "aborted_txns": [[a.producer_id, a.first_offset, a.last_offset]
                          for a in txns.aborted],
     }
-    path = directory / SNAPSHOT_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, path)
+    disk.write_file(directory / SNAPSHOT_FILE, json.dumps(state).encode())
 
 
 def take(directory: Path, end_offset: int, trusted: bool

@@ -44,6 +44,7 @@ class TxnManager(InternalTopicOwner):
     def __init__(self, role):
         super().__init__(role)
         self.txns: dict[str, ts.TxnMeta] = {}
+        self._may_expire = asyncio.Event()  # set whenever self.txns gains an entry
         self._locks: dict[str, asyncio.Lock] = {}
         self.handlers = {
             ApiKey.ADD_PARTITIONS_TO_TXN: self.add_partitions,
@@ -52,7 +53,7 @@ class TxnManager(InternalTopicOwner):
         }
 
     def start(self) -> None:
-        self._spawn(self._expire_loop())
+        self._spawn(self._expire_loop(), forever=True)
 
     def _lock(self, tid: str) -> asyncio.Lock:
         return self._locks.setdefault(tid, asyncio.Lock())
@@ -77,6 +78,7 @@ class TxnManager(InternalTopicOwner):
             self.txns.pop(tid, None)
         else:
             self.txns[tid] = meta
+            self._may_expire.set()
 
     def _loaded(self, p: int) -> None:
         for meta in list(self.txns.values()):
@@ -92,6 +94,7 @@ class TxnManager(InternalTopicOwner):
         value = json.dumps(meta.to_record(), separators=(",", ":")).encode()
         await self.append(self.partition_of(meta.transactional_id), [(key, value)])
         self.txns[meta.transactional_id] = meta
+        self._may_expire.set()
 
     # -- InitProducerId -------------------------------------------------------------------
 
@@ -170,6 +173,11 @@ class TxnManager(InternalTopicOwner):
 
     async def _expire_loop(self) -> None:
         while True:
+            # Without a transactional id there is nothing to expire: a broker whose
+            # clients never use transactions does not wake for this.
+            if not self.txns:
+                self._may_expire.clear()
+                await self._may_expire.wait()
             await asyncio.sleep(self.timeouts.transaction_abort_check_interval_ms / 1000)
             now = self.clock.wall_ms()
             for meta in list(self.txns.values()):
@@ -213,9 +221,9 @@ class TxnManager(InternalTopicOwner):
                 if part is None:  # the topic was deleted: nothing to mark
                     pending.discard((topic, index))
                     continue
-                broker = self.role.image.brokers.get(part["leader"])
-                if broker is not None:
-                    by_leader.setdefault(broker["endpoint"], []).append([topic, index])
+                endpoint = self.role.config.cluster_endpoint_of(f"broker-{part['leader']}")
+                if part["leader"] in self.role.image.brokers and endpoint is not None:
+                    by_leader.setdefault(endpoint, []).append([topic, index])
             for endpoint, parts in by_leader.items():
                 try:
                     reply = await self.role.node.client.request(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import time
 
 from launcher import Cluster
 from mini_kafka.cli import chaos_run
-from mini_kafka.cli.common import parse_duration_s
+from mini_kafka.cli.common import WHERE_HELP, parse_duration_s
 
 NODE_HELP = "a node: broker-2, coordinator-1, controller, or leader-of TOPIC/PARTITION"
 
@@ -53,15 +54,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     loss.add_argument("--rate", type=float, required=True, help="0..1")
     loss.set_defaults(func=cmd_loss)
 
+    disk = cmds.add_parser("disk-full", help="make a broker's log writes fail with ENOSPC")
+    disk.add_argument("node", nargs="+", help=NODE_HELP)
+    disk.add_argument("--off", action="store_true", help="writes work again")
+    disk.set_defaults(func=cmd_disk_full)
+
     heal = cmds.add_parser("heal", help="clear every fault and resume paused nodes")
     heal.set_defaults(func=cmd_heal)
-    for p in (kill, pause, resume, restart, part, delay, loss, heal):
-        p.add_argument("--config", default="cluster.yaml", help="cluster config (cluster.yaml)")
+    for p in (kill, pause, resume, restart, part, delay, loss, disk, heal):
+        p.add_argument("--config", metavar="PATH", help=WHERE_HELP)
     chaos_run.register(cmds)
 
 
 def _target(args) -> tuple[Cluster, str]:
-    cluster = Cluster.attach(args.config)
+    cluster = Cluster.find(args.config)
     return cluster, cluster.resolve(" ".join(args.node))
 
 
@@ -74,13 +80,18 @@ def cmd_kill(args) -> int:
 
 def cmd_pause(args) -> int:
     cluster, name = _target(args)
-    duration = parse_duration_s(args.duration) if args.duration else None
-    cluster.pause(name)
-    print(f"{name} paused" + (f" for {args.duration}" if duration else ""), flush=True)
-    if duration:
+    duration = parse_duration_s(args.duration) if args.duration is not None else None
+    if duration is None:
+        cluster.pause(name)
+        print(f"{name} paused")
+        return 0
+    try:  # from before the SIGSTOP: an interruption at any point still resumes the node
+        cluster.pause(name)
+        print(f"{name} paused for {args.duration}", flush=True)
         time.sleep(duration)  # the pause itself is the requested fault
+    finally:  # Ctrl-C, SIGTERM or a closed terminal must not leave the node stopped
         cluster.resume(name)
-        print(f"{name} resumed")
+        print(f"{name} resumed", flush=True)
     return 0
 
 
@@ -99,7 +110,7 @@ def cmd_restart(args) -> int:
 
 
 def cmd_partition(args) -> int:
-    cluster = Cluster.attach(args.config)
+    cluster = Cluster.find(args.config)
     groups = [[n for n in g.split(",") if n] for g in args.groups]
     one_way = [cluster.resolve(n) for n in args.one_way.split(",")] if args.one_way else None
     cut = cluster.partition(*groups, one_way_from=one_way)
@@ -121,7 +132,20 @@ def cmd_loss(args) -> int:
     return 0
 
 
+def cmd_disk_full(args) -> int:
+    cluster, name = _target(args)
+    cluster.disk_full(name, not args.off)
+    print(f"{name}: writes to its partition logs work again" if args.off else
+          f"{name}: every write to its partition logs fails with ENOSPC (disk full)")
+    return 0
+
+
 def cmd_heal(args) -> int:
-    healed = Cluster.attach(args.config).heal()
-    print(f"healed: {', '.join(healed) or 'no running node'}")
+    report = Cluster.find(args.config).heal_report()
+    print(f"healed: {', '.join(report.healed) or 'no running node'}")
+    if report.not_running:
+        print(f"not running (nothing to heal): {', '.join(report.not_running)}")
+    if report.unreachable:
+        print(f"error: {report.problem()}", file=sys.stderr)
+        return 1
     return 0

@@ -9,6 +9,8 @@ import random
 import shutil
 from pathlib import Path
 
+from launcher.nemesis import FAULT_KINDS
+from launcher.workload import CLIENTS
 from mini_kafka.cli.common import CliError, parse_duration_s
 from mini_kafka.config import load_config
 
@@ -16,19 +18,27 @@ from mini_kafka.config import load_config
 def register(cmds: argparse._SubParsersAction) -> None:
     run = cmds.add_parser(
         "run", help="a workload under a seeded nemesis on a fresh cluster, then a verdict")
-    run.add_argument("--config", default="cluster.yaml",
-                     help="the cluster to copy (sizes, timeouts); it runs on free ports "
-                          "with its own data under DATA_DIR/chaos-SEED/")
+    run.add_argument("--config", metavar="FILE",
+                     help="the cluster.yaml to copy (sizes, timeouts; default: "
+                          "$MINI_KAFKA_CLUSTER, else the nearest cluster.yaml); it runs on "
+                          "free ports with its own data under DATA_DIR/chaos-SEED/")
     run.add_argument("--duration", default="60s", help="how long faults go on (60s)")
     run.add_argument("--seed", type=int, help="replays a run's fault schedule (default: "
                                               "random, printed)")
-    run.add_argument("--faults", default="kill,pause,partition,kill-coordinator",
-                     help="comma-separated: kill, pause, partition, kill-coordinator")
+    run.add_argument("--faults", default=",".join(FAULT_KINDS),
+                     help=f"comma-separated, of: {', '.join(FAULT_KINDS)} (default: all)")
     run.add_argument("--interval", default="3s", help="quiet time between faults (+-50%%)")
     run.add_argument("--hold", default="3s", help="how long each fault lasts (+-50%%)")
     run.add_argument("--topic-rf", type=int, default=3, help="replication factor (3)")
     run.add_argument("--partitions", type=int, default=6)
+    run.add_argument("--idle-partitions", type=int, default=6,
+                     help="partitions of a second topic nothing writes, which must come "
+                          "back in sync too (0: no such topic)")
     run.add_argument("--min-insync-replicas", type=int, default=2)
+    run.add_argument("--client", default="mini-kafka", choices=CLIENTS,
+                     help="who drives the workload: mini-kafka's own client (default), or "
+                          "kafka: confluent-kafka (librdkafka) over the brokers' Kafka "
+                          "listeners, idempotent with acks=all as Kafka's default producer")
     run.add_argument("--acks", default="all", choices=["all", "1", "0"])
     run.add_argument("--producers", type=int, default=3)
     run.add_argument("--consumers", type=int, default=3)
@@ -47,7 +57,7 @@ def register(cmds: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args) -> int:
-    from launcher import Cluster
+    from launcher import Cluster, discovery
     from launcher.chaos_report import render, to_json
     from launcher.chaos_runner import ChaosRun, RunSettings
     from launcher.history import History
@@ -55,16 +65,19 @@ def cmd_run(args) -> int:
     from launcher.workload import WorkloadSettings
 
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
-    base = load_config(args.config)
+    config_path = discovery.cluster_config(args.config)
+    base = load_config(config_path)
     if not 1 <= args.topic_rf <= base.brokers.count:
         raise CliError(f"--topic-rf {args.topic_rf}: must be 1..{base.brokers.count} (the "
-                       f"brokers in {args.config})")
+                       f"brokers in {config_path})")
     if not 1 <= args.min_insync_replicas <= args.topic_rf:
         raise CliError(f"--min-insync-replicas {args.min_insync_replicas}: must be "
                        f"1..{args.topic_rf} (the replication factor)")
     for name in ("partitions", "producers", "consumers"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name} must be at least 1")
+    if args.idle_partitions < 0:
+        raise CliError("--idle-partitions must not be negative")
     if args.rate <= 0:
         raise CliError("--rate must be positive")
     settings = RunSettings(
@@ -72,10 +85,12 @@ def cmd_run(args) -> int:
         nemesis=NemesisSettings(parse_duration_s(args.duration), parse_duration_s(args.interval),
                                 parse_duration_s(args.hold),
                                 tuple(k.strip() for k in args.faults.split(",") if k.strip())),
-        workload=WorkloadSettings(partitions=args.partitions, producers=args.producers,
+        workload=WorkloadSettings(client=args.client, partitions=args.partitions,
+                                  producers=args.producers,
                                   consumers=args.consumers, rate_per_producer_per_s=args.rate,
                                   acks=args.acks),
         replication_factor=args.topic_rf, min_insync_replicas=args.min_insync_replicas,
+        idle_partitions=args.idle_partitions,
         unclean_leader_election=args.unclean_leader_election,
         stay_within_n_minus_1=not args.beyond_n_minus_1)
     history_path = base.data_dir / f"chaos-{seed}.jsonl"

@@ -1,13 +1,10 @@
-"""What the data commands share: finding the cluster, parsing k=v options."""
+"""What the commands share: finding the cluster, parsing durations and k=v options."""
 
 from __future__ import annotations
 
 import argparse
 import inspect
 import re
-from pathlib import Path
-
-from mini_kafka.config import load_config
 
 DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)(?P<unit>ms|s|m)?$")
 
@@ -23,31 +20,32 @@ def parse_duration_s(text: str) -> float:
     return float(match["n"]) * {"ms": 0.001, "s": 1, "m": 60, None: 1}[match["unit"]]
 
 
+WHERE_HELP = ("the cluster: a cluster.yaml, or the data directory holding its cluster.json "
+              "(default: $MINI_KAFKA_CLUSTER, else the nearest cluster.yaml or "
+              "logs/cluster.json in this directory or one above it)")
+
+
 def add_bootstrap(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap-server", metavar="HOST:PORT[,...]",
-                        help="brokers to bootstrap from (default: the running cluster in "
-                             "logs/cluster.json, else the brokers in --cluster-config)")
-    parser.add_argument("--cluster-config", default="cluster.yaml", metavar="FILE",
-                        help="cluster.yaml to find the cluster by (default: cluster.yaml)")
+                        help="brokers to bootstrap from (default: the running cluster's)")
+    parser.add_argument("--cluster-config", metavar="PATH", help=WHERE_HELP)
 
 
-def bootstrap(args) -> str:
+def bootstrap(args, kafka: bool = False) -> str:
+    """The running cluster's bootstrap list: mini_kafka.client's (the brokers' ZeroMQ
+    endpoints), or with `kafka` the brokers' Kafka listeners, for Kafka clients."""
     if args.bootstrap_server:
         return args.bootstrap_server
+    from launcher import discovery
     from launcher.state import read_state
 
-    path = Path(args.cluster_config)
-    if not path.exists():
-        raise CliError(f"no --bootstrap-server given and no {path} to find the cluster by")
-    config = load_config(path)
-    state = read_state(config.data_dir)
-    if state and state.get("bootstrap"):
-        return state["bootstrap"]
-    brokers = [f"{s.host}:{s.port}" for s in config.nodes if s.role == "broker" and s.port]
-    if not brokers:
-        raise CliError(f"{path} picks broker ports at start (base_port 0) and no cluster is "
-                       "running: give --bootstrap-server")
-    return ",".join(brokers)
+    state_file = discovery.running_cluster(args.cluster_config)
+    state = read_state(state_file.parent)
+    key = "kafka_bootstrap" if kafka else "bootstrap"
+    if not state or not state.get(key):
+        raise CliError(f"{state_file} names no {'Kafka listeners' if kafka else 'brokers'}; "
+                       "give --bootstrap-server")
+    return state[key]
 
 
 def parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -64,7 +62,8 @@ INJECTED = ("clock", "rng")  # a client's time and randomness, for tests: not pr
 
 
 def client_kwargs(pairs: dict[str, str], cls, what: str, *, reserved=()) -> dict:
-    """Kafka-style properties (linger.ms=5) -> keyword arguments of a client class."""
+    """Kafka-style properties (linger.ms=5) -> keyword arguments of a client class, each
+    value typed as the keyword's default is (an integer for linger.ms, ...)."""
     params = inspect.signature(cls.__init__).parameters
     allowed = sorted(p for p in params if params[p].kind == params[p].KEYWORD_ONLY
                      and p not in reserved and not p.endswith("serializer")
@@ -75,14 +74,34 @@ def client_kwargs(pairs: dict[str, str], cls, what: str, *, reserved=()) -> dict
         if name not in allowed:
             raise CliError(f"unknown {what} {key!r} (allowed: "
                            f"{', '.join(a.replace('_', '.') for a in allowed)})")
-        out[name] = _typed(value)
+        out[name] = _typed(value, params[name], f"{what} {key}")
     return out
 
 
-def _typed(value: str):
-    if value.lower() in ("true", "false"):
+def _typed(value: str, param: inspect.Parameter, what: str):
+    kind = _kind_of(param)
+    if kind is bool:
+        if value.lower() not in ("true", "false"):
+            raise CliError(f"{what}={value!r}: must be true or false")
         return value.lower() == "true"
-    try:
-        return int(value)
-    except ValueError:
-        return value
+    if kind is int:
+        try:
+            return int(value)
+        except ValueError:
+            raise CliError(f"{what}={value!r}: must be an integer") from None
+    return value  # strings, and names the client checks itself (acks=all, ...)
+
+
+def _kind_of(param: inspect.Parameter) -> type | None:
+    """bool, int or None (text) from the keyword's default, else its annotation (kept as
+    text under `from __future__ import annotations`, e.g. "bool | None")."""
+    default = param.default
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int):
+        return int
+    annotation = str(param.annotation)
+    for kind in (bool, int):
+        if kind.__name__ in annotation.replace(" ", "").split("|"):
+            return kind
+    return None

@@ -8,6 +8,9 @@ import sys
 
 from mini_kafka.cli.common import CliError, add_bootstrap, bootstrap, client_kwargs, parse_pairs
 
+PERF_CLIENTS = ("mini-kafka", "confluent-kafka")
+ALL_BENCH_CLIENTS = ("mini-kafka", "confluent-kafka", "kcat")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser("perf", help="benchmarks")
@@ -24,6 +27,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     failover.add_argument("--broker-kills", type=int, default=5, help="leader broker kills")
     failover.set_defaults(func=cmd_failover)
 
+    scale = cmds.add_parser("scale", help="a large fresh local cluster against the scale "
+                                          "targets: start-up, idle cost, a many-partition "
+                                          "topic, mass SIGKILL and return, shutdown")
+    scale.add_argument("--coordinators", type=int, default=5)
+    scale.add_argument("--brokers", type=int, default=100)
+    scale.add_argument("--partitions", type=int, default=1000,
+                       help="of the one topic created, RF=3")
+    scale.add_argument("--kill", type=int, default=10,
+                       help="brokers to SIGKILL at once, then restart (0: none)")
+    scale.add_argument("--settle", type=float, default=5.0, metavar="SECONDS",
+                       help="wait before each idle CPU window")
+    scale.add_argument("--idle-window", type=float, default=10.0, metavar="SECONDS",
+                       help="how long idle CPU is measured")
+    scale.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                       help="each measurement's deadline")
+    scale.set_defaults(func=cmd_scale)
+
     produce = cmds.add_parser("produce", help="Kafka's producer perf test")
     produce.add_argument("--topic", required=True)
     produce.add_argument("--num-records", type=int, required=True)
@@ -32,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="records/s at most (-1: unthrottled)")
     produce.add_argument("--acks", default="all", choices=["all", "-1", "0", "1"])
     produce.add_argument("--producer-prop", action="append", metavar="KEY=VALUE")
+    produce.add_argument("--client", choices=PERF_CLIENTS, default="mini-kafka",
+                         help="mini-kafka's own client (ZeroMQ), or confluent-kafka "
+                              "(librdkafka) over the Kafka listener")
     produce.set_defaults(func=cmd_produce)
     add_bootstrap(produce)
 
@@ -40,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     consume.add_argument("--messages", type=int, required=True)
     consume.add_argument("--timeout-ms", type=int, default=60_000)
     consume.add_argument("--group", help="consume as a member of this group (committing)")
+    consume.add_argument("--client", choices=PERF_CLIENTS, default="mini-kafka")
     consume.set_defaults(func=cmd_consume)
     add_bootstrap(consume)
 
@@ -49,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e2e.add_argument("--duration", default="10s", help="e.g. 10s")
     e2e.add_argument("--record-size", type=int, default=100)
     e2e.add_argument("--acks", default="1", choices=["all", "-1", "0", "1"])
+    e2e.add_argument("--client", choices=PERF_CLIENTS, default="mini-kafka")
     e2e.set_defaults(func=cmd_e2e)
     add_bootstrap(e2e)
 
@@ -61,11 +86,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     bench = cmds.add_parser("bench", help="every scenario on a fresh cluster: one table "
                                           "with the ceiling and Kafka's figures")
-    bench.add_argument("--config", default="cluster.yaml",
-                       help="the cluster to copy; it runs on free ports in a temporary "
+    bench.add_argument("--config", metavar="FILE",
+                       help="the cluster.yaml to copy (default: $MINI_KAFKA_CLUSTER, else the "
+                            "nearest cluster.yaml); it runs on free ports in a temporary "
                             "directory")
     bench.add_argument("--num-records", type=int, default=200_000)
     bench.add_argument("--markdown", action="store_true", help="only the table, for README")
+    bench.add_argument("--clients", default=",".join(ALL_BENCH_CLIENTS),
+                       help="which clients run each scenario (comma-separated: "
+                            f"{', '.join(ALL_BENCH_CLIENTS)})")
     bench.set_defaults(func=cmd_bench)
 
 
@@ -75,11 +104,20 @@ def cmd_produce(args) -> int:
 
     if args.num_records < 1 or args.record_size < 0:
         raise CliError("--num-records must be at least 1 and --record-size not negative")
-    config = client_kwargs(parse_pairs(args.producer_prop, "--producer-prop"), Producer,
-                           "producer property")
-    config.setdefault("acks", args.acks)
-    result = clients.produce(bootstrap(args), args.topic, args.num_records, args.record_size,
-                             args.throughput, **config)
+    if args.client == "confluent-kafka":
+        from mini_kafka.perf import kafka_clients
+
+        # librdkafka's own property names, as its users write them
+        config = parse_pairs(args.producer_prop, "--producer-prop")
+        result = kafka_clients.produce(bootstrap(args, kafka=True), args.topic,
+                                       args.num_records, args.record_size, acks=args.acks,
+                                       throughput=args.throughput, **config)
+    else:
+        config = client_kwargs(parse_pairs(args.producer_prop, "--producer-prop"), Producer,
+                               "producer property")
+        config.setdefault("acks", args.acks)
+        result = clients.produce(bootstrap(args), args.topic, args.num_records,
+                                 args.record_size, args.throughput, **config)
     print(result.kafka_line())
     if result.errors:
         print(f"error: {result.errors} record(s) failed", file=sys.stderr)
@@ -92,8 +130,16 @@ def cmd_consume(args) -> int:
 
     if args.messages < 1:
         raise CliError("--messages must be at least 1")
-    result = clients.consume(bootstrap(args), args.topic, args.messages, args.timeout_ms / 1000,
-                             group_id=args.group)
+    if args.client == "confluent-kafka":
+        from mini_kafka.perf import kafka_clients
+
+        if args.group:
+            raise CliError("--group is for --client mini-kafka")
+        result = kafka_clients.consume(bootstrap(args, kafka=True), args.topic, args.messages,
+                                       args.timeout_ms / 1000)
+    else:
+        result = clients.consume(bootstrap(args), args.topic, args.messages,
+                                 args.timeout_ms / 1000, group_id=args.group)
     print(result.kafka_lines())
     if result.records < args.messages:
         print(f"error: only {result.records} of {args.messages} messages within "
@@ -109,6 +155,24 @@ def cmd_failover(args) -> int:
         raise SystemExit("error: --kills and --broker-kills must not be negative")
     print(failover.run(args.kills, args.broker_kills).format())
     return 0
+
+
+def cmd_scale(args) -> int:
+    from launcher import ClusterError
+    from mini_kafka.perf import bench, scale
+    from mini_kafka.perf.scale_figures import ScaleError, ScaleSettings
+
+    settings = ScaleSettings(args.coordinators, args.brokers, args.partitions, args.kill,
+                             args.settle, args.idle_window, args.timeout)
+    try:
+        settings.check()
+        report = scale.run(settings)
+    except (ScaleError, ClusterError) as e:
+        raise CliError(str(e)) from None
+    print(f"{bench.machine()}; {settings.coordinators} coordinators + {settings.brokers} "
+          f"brokers, {settings.partitions} partitions, {settings.kill} killed")
+    print(report.format())
+    return 1 if report.failed else 0
 
 
 def cmd_storage(args) -> int:
@@ -136,8 +200,15 @@ def cmd_e2e(args) -> int:
 
     if args.throughput <= 0:
         raise CliError("--throughput must be positive")
-    result = e2e.run(bootstrap(args), args.topic, args.throughput,
-                     parse_duration_s(args.duration), args.record_size, acks=args.acks)
+    if args.client == "confluent-kafka":
+        from mini_kafka.perf import kafka_clients
+
+        result = kafka_clients.e2e(bootstrap(args, kafka=True), args.topic, args.throughput,
+                                   parse_duration_s(args.duration), args.record_size,
+                                   acks=args.acks)
+    else:
+        result = e2e.run(bootstrap(args), args.topic, args.throughput,
+                         parse_duration_s(args.duration), args.record_size, acks=args.acks)
     print(result.lines())
     return 0 if result.received == result.sent else 1
 
@@ -157,19 +228,25 @@ def cmd_bench(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from launcher import Cluster
+    from launcher import Cluster, discovery
     from mini_kafka.config import load_config
     from mini_kafka.perf import bench
 
     if args.num_records < 3:
         raise CliError("--num-records must be at least 3")
-    base = load_config(args.config)
+    base = load_config(discovery.cluster_config(args.config))
     with tempfile.TemporaryDirectory(prefix="mini-kafka-bench-") as tmp:
         def fresh_cluster():
             return Cluster.copy_on_free_ports(base, Path(tmp) / "logs").start()
 
+        chosen = tuple(c.strip() for c in args.clients.split(",") if c.strip())
+        unknown = [c for c in chosen if c not in ALL_BENCH_CLIENTS]
+        if unknown or not chosen:
+            raise CliError(f"--clients {args.clients!r}: choose from "
+                           f"{', '.join(ALL_BENCH_CLIENTS)}")
         settings = bench.BenchSettings(records=args.num_records,
-                                       large_records=max(3, args.num_records // 5))
+                                       large_records=max(3, args.num_records // 5),
+                                       clients=chosen)
         quiet = open(os.devnull, "w") if args.markdown else sys.stdout  # noqa: SIM115
         try:
             rows = bench.run(fresh_cluster, settings, _free_endpoint, out=quiet)

@@ -1,9 +1,11 @@
-"""`mini-kafka topic create|list|describe|delete` (kafka-topics)."""
+"""`mini-kafka topic create|list|describe|delete` (kafka-topics) and `topic
+rebalance-leaders` (kafka-leader-election --election-type preferred)."""
 
 from __future__ import annotations
 
 import argparse
 
+from mini_kafka.cli import topic_views
 from mini_kafka.cli.common import add_bootstrap, bootstrap, parse_pairs
 from mini_kafka.client import Admin, NewTopic
 
@@ -28,12 +30,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     describe.add_argument("name", nargs="?", help="one topic (default: all)")
     describe.add_argument("--under-replicated", action="store_true",
                           help="only partitions whose ISR is smaller than their replicas")
+    describe.add_argument("--unavailable", action="store_true",
+                          help="only partitions without a leader")
+    describe.add_argument("--broker", type=int, metavar="ID",
+                          help="only partitions with a replica on this broker")
+    describe.add_argument("--summary", action="store_true",
+                          help="one line: partitions, how many are under-replicated or "
+                               "leaderless, and how leadership is spread over the brokers")
     describe.set_defaults(func=cmd_describe)
 
     delete = cmds.add_parser("delete", help="delete a topic and its data")
     delete.add_argument("name")
     delete.set_defaults(func=cmd_delete)
-    for p in (create, lst, describe, delete):
+
+    rebalance = cmds.add_parser(
+        "rebalance-leaders",
+        help="give leadership back to each partition's preferred replica",
+        description="Moves every partition's leadership (or a topic's, or one partition's) "
+                    "back to its preferred replica, the first of its replicas, where that "
+                    "broker is in the ISR and up, in one metadata change. Exit status 1 if "
+                    "a partition could not be moved (its preferred replica is out of the "
+                    "ISR or down: run it again once that broker has caught up).")
+    rebalance.add_argument("--topic", help="only this topic's partitions")
+    rebalance.add_argument("--partition", type=int, metavar="N",
+                           help="with --topic: only this partition")
+    rebalance.set_defaults(func=cmd_rebalance_leaders)
+    for p in (create, lst, describe, delete, rebalance):
         add_bootstrap(p)
 
 
@@ -56,12 +78,15 @@ def cmd_list(args) -> int:
 def cmd_describe(args) -> int:
     with Admin(bootstrap(args)) as admin:
         topics = admin.describe_topics([args.name] if args.name else None)
+    if args.summary:
+        print(topic_views.summary(topics))
+        return 0
+    filtered = args.under_replicated or args.unavailable or args.broker is not None
     for t in topics:
-        parts = t["partitions"]
-        if args.under_replicated:
-            parts = [p for p in parts if len(p["isr"]) < len(p["replicas"])]
-            if not parts:
-                continue
+        parts = topic_views.select(t["partitions"], args.under_replicated, args.unavailable,
+                                   args.broker)
+        if filtered and not parts:
+            continue
         configs = ",".join(f"{k}={v}" for k, v in sorted(t.get("configs", {}).items()))
         rf = len(parts[0]["replicas"]) if parts else 0
         print(f"Topic: {t['name']}\tPartitionCount: {len(t['partitions'])}\t"
@@ -81,3 +106,16 @@ def cmd_delete(args) -> int:
         admin.delete_topics([args.name])
     print(f"Deleted topic {args.name}.")
     return 0
+
+
+def cmd_rebalance_leaders(args) -> int:
+    if args.partition is not None and args.topic is None:
+        raise ValueError("--partition needs --topic: a partition number names a partition "
+                         "of one topic")
+    topics = None if args.topic is None else \
+        {args.topic: None if args.partition is None else [args.partition]}
+    with Admin(bootstrap(args)) as admin:
+        result = admin.elect_preferred_leaders(topics)
+    lines, not_movable = topic_views.election_report(result)
+    print("\n".join(lines))
+    return 1 if not_movable else 0

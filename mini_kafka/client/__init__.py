@@ -2,11 +2,11 @@
 
 from mini_kafka.client.admin import Admin, NewTopic
 from mini_kafka.client.batch import FutureRecordMetadata, RecordMetadata
-from mini_kafka.client.consumer import Consumer, OffsetOutOfRangeError
+from mini_kafka.client.consumer import Consumer, CorruptRecordBatchError, OffsetOutOfRangeError
 from mini_kafka.client.group_member import CommitFailedError
 from mini_kafka.client.producer import Producer
 from mini_kafka.client.types import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
-__all__ = ["Admin", "CommitFailedError", "Consumer", "ConsumerRecord", "FutureRecordMetadata",
-           "NewTopic", "OffsetAndMetadata", "OffsetOutOfRangeError", "Producer",
-           "RecordMetadata", "TopicPartition"]
+__all__ = ["Admin", "CommitFailedError", "Consumer", "ConsumerRecord",
+           "CorruptRecordBatchError", "FutureRecordMetadata", "NewTopic", "OffsetAndMetadata",
+           "OffsetOutOfRangeError", "Producer", "RecordMetadata", "TopicPartition"]

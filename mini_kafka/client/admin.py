@@ -8,13 +8,16 @@ groups it coordinates), as Kafka's admin does."""
 from __future__ import annotations
 
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from mini_kafka.client import arguments, runtime
 from mini_kafka.client.cluster import ClusterView, parse_bootstrap
 from mini_kafka.client.coordinator_link import CoordinatorLink
 from mini_kafka.client.runtime import Runtime
 from mini_kafka.errors import KafkaError
+from mini_kafka.kafka_protocol import consumer_protocol
 from mini_kafka.protocol import ApiKey
 
 
@@ -29,10 +32,13 @@ class NewTopic:
 class Admin:
     def __init__(self, bootstrap_servers, *, request_timeout_ms: int = 30_000,
                  client_id: str | None = None):
+        arguments.integer(request_timeout_ms, "request_timeout_ms", 1)
         self.client_id = client_id or f"admin-{uuid.uuid4().hex[:8]}"
         self._view = ClusterView(self.client_id, parse_bootstrap(bootstrap_servers),
                                  request_timeout_ms=request_timeout_ms, retry_backoff_ms=100)
         self._runtime = Runtime(self.client_id)
+        weakref.finalize(self, self._runtime.close_soon, self._view.close).atexit = False
+        runtime.close_at_exit(self)  # nothing to deliver; its sockets close before exit
 
     def _call(self, api: int, body: dict):
         reply = self._runtime.run(self._view.any_broker(api, body))
@@ -43,6 +49,16 @@ class Admin:
     def create_topics(self, new_topics: list[NewTopic]) -> dict[str, str]:
         """Create topics; raises KafkaError for the first that fails (the others are
         still created). Returns name -> error name."""
+        if isinstance(new_topics, NewTopic) or not isinstance(new_topics, list | tuple) or \
+                not all(isinstance(t, NewTopic) for t in new_topics):
+            raise TypeError("create_topics() takes a list of NewTopic")
+        for t in new_topics:
+            arguments.topic_name(t.name, "NewTopic name")
+            arguments.integer(t.num_partitions, f"{t.name}: num_partitions", -1)
+            arguments.integer(t.replication_factor, f"{t.name}: replication_factor", -1)
+            if not isinstance(t.topic_configs, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in t.topic_configs.items()):
+                raise TypeError(f"{t.name}: topic_configs must be a dict of str -> str")
         reply = self._call(ApiKey.CREATE_TOPICS, {"topics": [
             {"name": t.name, "num_partitions": t.num_partitions,
              "replication_factor": t.replication_factor,
@@ -50,7 +66,7 @@ class Admin:
         return self._raise_first(reply.body["topics"])
 
     def delete_topics(self, names: list[str]) -> dict[str, str]:
-        reply = self._call(ApiKey.DELETE_TOPICS, {"topics": list(names)})
+        reply = self._call(ApiKey.DELETE_TOPICS, {"topics": arguments.topic_names(names)})
         return self._raise_first(reply.body["topics"])
 
     @staticmethod
@@ -64,13 +80,19 @@ class Admin:
         return sorted(t["name"] for t in self._call(ApiKey.METADATA, {"topics": None})
                       .body["topics"])
 
-    def describe_topics(self, names: list[str] | None = None) -> list[dict[str, Any]]:
+    def describe_topics(self, names: list[str] | None = None, *, offsets: bool = True
+                        ) -> list[dict[str, Any]]:
         """Each topic with its partitions (leader, leader_epoch, replicas, isr) and, from
-        each leader, the high watermark and log end offset."""
+        each leader, the high watermark and log end offset. offsets=False leaves those
+        out: one Metadata request, not one more per leader broker."""
+        if names is not None:
+            names = arguments.topic_names(names, "names")
         body = self._call(ApiKey.METADATA, {"topics": names}).body
         for t in body["topics"]:
             if t["error"] != "NONE":
                 raise KafkaError(t["error"], f"topic {t['name']!r}")
+        if not offsets:
+            return body["topics"]
         brokers = {b["id"]: b["endpoint"] for b in body["brokers"]}
         offsets = self._runtime.run(self._leader_offsets(body["topics"], brokers, -1))
         for t in body["topics"]:
@@ -82,15 +104,27 @@ class Admin:
 
     def beginning_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Each partition's log start offset, from its leader."""
+        return {tp: r["offset"] for tp, r in self._offsets_at(partitions, -2).items()}
+
+    def offsets_for_times(self, partitions: list[tuple[str, int]], timestamp_ms: int
+                          ) -> dict[tuple[str, int], int | None]:
+        """Each partition's first offset with a record timestamp at or after
+        `timestamp_ms`, from its leader; None where no record (below the high watermark)
+        is that recent. Kafka's ListOffsets by timestamp."""
+        arguments.integer(timestamp_ms, "timestamp_ms", 0)
+        return {tp: (r["offset"] if r["offset"] >= 0 else None)
+                for tp, r in self._offsets_at(partitions, timestamp_ms).items()}
+
+    def _offsets_at(self, partitions, timestamp: int) -> dict[tuple[str, int], dict]:
+        partitions = arguments.topic_partitions(partitions)
         body = self._call(ApiKey.METADATA, {"topics": sorted({t for t, _ in partitions})}).body
         brokers = {b["id"]: b["endpoint"] for b in body["brokers"]}
         wanted = {tuple(tp) for tp in partitions}
         topics = [{**t, "partitions": [p for p in t["partitions"]
                                        if (t["name"], p["partition"]) in wanted]}
                   for t in body["topics"]]
-        found = self._runtime.run(self._leader_offsets(topics, brokers, -2))
-        return {tuple(tp): found[tuple(tp)]["offset"] for tp in partitions
-                if tuple(tp) in found}
+        found = self._runtime.run(self._leader_offsets(topics, brokers, timestamp))
+        return {tuple(tp): found[tuple(tp)] for tp in partitions if tuple(tp) in found}
 
     async def _leader_offsets(self, topics, brokers, timestamp: int) -> dict:
         out = {}
@@ -106,7 +140,13 @@ class Admin:
                 reply = await self._view.request(endpoint, ApiKey.LIST_OFFSETS,
                                                  {"partitions": parts})
             except KafkaError:
-                continue
+                continue  # that leader's offsets are left out, as for an unknown leader
+            if reply.error != "NONE":
+                error = KafkaError(reply.error, f"LIST_OFFSETS from {reply.sender}: "
+                                                f"{reply.body.get('message', '')}")
+                if error.retriable:
+                    continue
+                raise error
             for r in reply.body.get("partitions", []):
                 if r["error"] == "NONE":
                     out[(r["topic"], r["partition"])] = r
@@ -115,6 +155,8 @@ class Admin:
     # -- consumer groups --------------------------------------------------------------------
 
     def _group(self, group_id: str) -> CoordinatorLink:
+        if not isinstance(group_id, str) or not group_id:
+            raise TypeError(f"a group id must be a non-empty str, got {group_id!r}")
         return CoordinatorLink(self._view, group_id, self._view.request_timeout_ms, 100)
 
     def list_consumer_groups(self) -> list[dict[str, Any]]:
@@ -134,16 +176,22 @@ class Admin:
 
     def describe_consumer_groups(self, group_ids: list[str]) -> list[dict[str, Any]]:
         """Each group's state, generation, assignor and members with their partitions."""
+        if isinstance(group_ids, str) or not isinstance(group_ids, list | tuple):
+            raise TypeError("describe_consumer_groups() takes a list of group ids")
         out = []
         for group_id in group_ids:
             body = self._runtime.run(self._group(group_id).call(
                 ApiKey.DESCRIBE_GROUPS, {"groups": [group_id]}))
+            if body["error"] != "NONE":
+                raise KafkaError(body["error"], f"describing group {group_id!r}: "
+                                                f"{body.get('message', '')}")
             [group] = body["groups"]
             if group["error"] != "NONE":
                 raise KafkaError(group["error"], f"group {group_id!r}")
             for m in group["members"]:
-                m["partitions"] = [tuple(tp) for tp in
-                                   (m.pop("assignment", None) or {}).get("partitions", [])]
+                assignment, _ = m.pop("assignment", None), m.pop("metadata", None)
+                m["partitions"] = consumer_protocol.assignment_from_text(assignment) \
+                    if group.get("protocol_type", "consumer") == "consumer" else []
             out.append(group)
         return out
 
@@ -158,11 +206,14 @@ class Admin:
     def alter_consumer_group_offsets(self, group_id: str,
                                      offsets: dict[tuple[str, int], int]) -> None:
         """Set a group's committed offsets; refused (NON_EMPTY_GROUP) while it has members."""
+        checked = arguments.offsets(offsets)
         body = self._runtime.run(self._group(group_id).call(ApiKey.OFFSET_COMMIT, {
             "group_id": group_id, "member_id": "", "generation": -1,
             "offsets": [{"topic": t, "partition": p, "offset": o}
-                        for (t, p), o in sorted(offsets.items())]}))
+                        for (t, p), (o, _) in sorted(checked.items())]}))
         errors = {r["error"] for r in body.get("partitions", [])} - {"NONE"}
+        if body["error"] != "NONE":
+            errors.add(body["error"])
         if "UNKNOWN_MEMBER_ID" in errors:
             raise KafkaError("NON_EMPTY_GROUP", f"group {group_id!r} has active members: "
                                                 "stop its consumers first")
@@ -171,17 +222,44 @@ class Admin:
 
     def end_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """Each partition's high watermark (what a consumer can read up to)."""
+        partitions = arguments.topic_partitions(partitions)
         topics = sorted({t for t, _ in partitions})
         described = {(t["name"], p["partition"]): p.get("high_watermark")
                      for t in self.describe_topics(topics) for p in t["partitions"]}
         return {tp: described.get(tuple(tp)) for tp in partitions}
+
+    def elect_preferred_leaders(self, topics: dict[str, list[int] | None] | None = None
+                                ) -> dict[str, Any]:
+        """Move leaderships back to each partition's preferred replica (the first of its
+        replicas) where that one is in the ISR and up, in one metadata change (Kafka's
+        preferred leader election). topics: name -> partition numbers, or None for all
+        of a topic's; None: every partition. Returns moved (a count), not_needed (a
+        count, when electing everywhere) and partitions: topic, partition, error (NONE,
+        ELECTION_NOT_NEEDED or PREFERRED_LEADER_NOT_AVAILABLE), preferred,
+        previous_leader. An unknown topic or partition raises
+        UNKNOWN_TOPIC_OR_PARTITION and moves nothing."""
+        if topics is not None:
+            if not isinstance(topics, dict):
+                raise TypeError("topics must be a dict of name -> partitions (or None)")
+            topics = {arguments.topic_name(name, "topic"):
+                      None if parts is None else
+                      [arguments.integer(p, f"{name}: partition", 0) for p in parts]
+                      for name, parts in topics.items()}
+        return self._call(ApiKey.ELECT_LEADERS, {"topics": topics}).body
 
     def describe_cluster(self) -> dict[str, Any]:
         body = self._call(ApiKey.METADATA, {"topics": []}).body
         return {"brokers": body["brokers"], "metadata_offset": body["metadata_offset"]}
 
     def close(self) -> None:
+        runtime.closed(self)
         self._runtime.close(self._view.close)
+
+    def _begin_exit(self) -> None:
+        pass
+
+    def _close_at_exit(self) -> None:
+        self.close()
 
     def __enter__(self) -> Admin:
         return self

@@ -68,7 +68,7 @@ class Batch:
     __slots__ = ("topic", "partition", "keys", "values", "timestamps", "headers", "done",
                  "size", "created_s", "encoded", "base_sequence", "attempts", "retry_at_s",
                  "callback_fns", "callback_indexes", "callbacks_lock", "finished",
-                 "base_offset", "error")
+                 "base_offset", "error", "last_error")
 
     def __init__(self, topic: str, partition: int, created_s: float):
         self.topic, self.partition = topic, partition
@@ -86,6 +86,7 @@ class Batch:
         self.base_sequence: int | None = None
         self.attempts = 0
         self.retry_at_s = 0.0
+        self.last_error: BaseException | None = None  # why it has not gone yet, if known
         self.callback_fns: list | None = []  # None once they have run
         # A callback's record by index, not by its future: a caller that drops the future
         # send() returned frees it at once instead of keeping it until the reply.
@@ -102,15 +103,23 @@ class Batch:
         self.size += size
         return future
 
-    def complete(self, base_offset: int) -> None:
-        if not self.finished:
+    def complete(self, base_offset: int) -> bool:
+        """True if this finished the batch (False: it had already ended)."""
+        with self.callbacks_lock:  # a reply and an expiry may race from two threads
+            if self.finished:
+                return False
             self.base_offset, self.finished = base_offset, True
-            self.done.set_result(base_offset)
+        self.done.set_result(base_offset)
+        return True
 
-    def fail(self, error: BaseException) -> None:
-        if not self.finished:
+    def fail(self, error: BaseException) -> bool:
+        """True if this finished the batch (False: it had already ended)."""
+        with self.callbacks_lock:
+            if self.finished:
+                return False
             self.error, self.finished = error, True
-            self.done.set_exception(error)
+        self.done.set_exception(error)
+        return True
 
     def __len__(self) -> int:
         return len(self.values)

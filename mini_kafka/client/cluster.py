@@ -67,46 +67,65 @@ class ClusterView:
                                            timeout_ms=timeout_ms or self.request_timeout_ms)
 
     async def any_broker(self, api: int, body: dict, timeout_ms: int | None = None) -> Message:
-        """Ask known brokers (then the bootstrap list) in turn until one answers."""
+        """Ask known brokers (then the bootstrap list) in turn until one answers. A node
+        that answers it is no broker (a coordinator) is skipped; if no broker answers,
+        the error says which nodes were not brokers and where the brokers are."""
         candidates = list(dict.fromkeys([*self.brokers.values(), *self.bootstrap]))
         last: Exception | None = None
+        not_brokers: list[str] = []
         for endpoint in candidates:
             try:
-                return await self.request(endpoint, api, body, timeout_ms=timeout_ms)
+                reply = await self.request(endpoint, api, body, timeout_ms=timeout_ms)
             except KafkaError as e:
                 last = e
+                continue
+            if reply.error != "NONE" and reply.body.get("role") not in (None, "broker"):
+                not_brokers.append(_not_a_broker(endpoint, reply))
+                continue
+            return reply
+        if not_brokers:
+            raise KafkaError("INVALID_REQUEST", "; ".join(not_brokers))
         raise KafkaTimeoutError(f"no broker answered ({', '.join(candidates)}): {last}")
 
     async def refresh(self, topics: list[str] | None = None) -> None:
-        """Fetch fresh metadata; concurrent callers share one request."""
-        if self._refreshing is not None and not self._refreshing.done():
-            await asyncio.shield(self._refreshing)
-            return
-        self._refreshing = asyncio.get_running_loop().create_future()
+        """Fetch fresh metadata; concurrent callers share one request (and a caller that
+        gives up waiting does not cancel it for the others)."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._fetch_metadata(topics))
+        await asyncio.shield(self._refreshing)
+
+    async def _fetch_metadata(self, topics: list[str] | None) -> None:
+        reply = await self.any_broker(ApiKey.METADATA, {"topics": topics})
+        if reply.error != "NONE":
+            raise KafkaError(reply.error, f"METADATA from {reply.sender}: "
+                                          f"{reply.body.get('message', '')}")
         try:
-            reply = await self.any_broker(ApiKey.METADATA, {"topics": topics})
             self._absorb(reply.body, topics)
-            self._refreshing.set_result(None)
-        except BaseException as e:
-            self._refreshing.set_exception(e)
-            self._refreshing.exception()  # retrieved: shared waiters re-raise their own
-            raise
+        except (KeyError, TypeError, ValueError) as e:
+            raise KafkaError("UNKNOWN_SERVER_ERROR", f"malformed METADATA reply from "
+                                                     f"{reply.sender}: {e!r}") from None
 
     def _absorb(self, body: dict[str, Any], asked: list[str] | None) -> None:
-        self.brokers = {b["id"]: b["endpoint"] for b in body["brokers"]}
+        brokers = {b["id"]: b["endpoint"] for b in body["brokers"]}
+        topics, unknown = {}, set()
         for t in body["topics"]:
             if t["error"] == "NONE":
-                self.topics[t["name"]] = [
+                topics[t["name"]] = [
                     PartitionInfo(t["name"], p["partition"], p["leader"], p["leader_epoch"],
                                   tuple(p["replicas"]), tuple(p["isr"]))
                     for p in t["partitions"]]
-                self.unknown_topics.discard(t["name"])
             elif t["error"] == "UNKNOWN_TOPIC_OR_PARTITION":
-                self.topics.pop(t["name"], None)
-                self.unknown_topics.add(t["name"])
+                unknown.add(t["name"])
+        # Only a reply read whole changes the view: a malformed one leaves it as it was.
+        self.brokers = brokers
+        for name, partitions in topics.items():
+            self.topics[name] = partitions
+            self.unknown_topics.discard(name)
+        for name in unknown:
+            self.topics.pop(name, None)
+            self.unknown_topics.add(name)
         if asked is None:
-            known = {t["name"] for t in body["topics"]}
-            for name in [n for n in self.topics if n not in known]:
+            for name in [n for n in self.topics if n not in topics]:
                 del self.topics[name]
 
     async def partitions_for(self, topic: str, timeout_ms: int) -> list[PartitionInfo]:
@@ -114,16 +133,20 @@ class ClusterView:
         created); UNKNOWN_TOPIC_OR_PARTITION when the cluster says it does not exist."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_ms / 1000
-        while topic not in self.topics:
-            await self.refresh([topic])
-            if topic in self.topics:
-                break
-            if topic in self.unknown_topics:
-                raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
-                                 f"topic {topic!r} does not exist (auto-creation is off)")
-            if loop.time() > deadline:
-                raise KafkaTimeoutError(f"topic {topic!r} not in metadata after {timeout_ms} ms")
-            await asyncio.sleep(self.retry_backoff_ms / 1000)
+        try:
+            async with asyncio.timeout_at(deadline):
+                while topic not in self.topics:
+                    await self.refresh([topic])
+                    if topic in self.topics:
+                        break
+                    if topic in self.unknown_topics:
+                        raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
+                                         f"topic {topic!r} does not exist (auto-creation is "
+                                         "off)")
+                    await asyncio.sleep(self.retry_backoff_ms / 1000)
+        except TimeoutError:
+            raise KafkaTimeoutError(f"topic {topic!r} not in metadata after {timeout_ms} ms"
+                                    ) from None
         return self.topics[topic]
 
     def leader_of(self, topic: str, partition: int) -> tuple[int, str] | None:
@@ -137,3 +160,17 @@ class ClusterView:
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+def _not_a_broker(endpoint: str, reply: Message) -> str:
+    """'127.0.0.1:19191 is coordinator-1, not a broker; brokers are 127.0.0.1:19092, ...'"""
+    brokers = reply.body.get("brokers")
+    where = [b.get("endpoint", "?") if isinstance(b, dict) else str(b)
+             for b in brokers] if isinstance(brokers, list) else []
+    return (f"{_host_port(endpoint)} is {reply.sender}, not a broker; "
+            + (f"brokers are {', '.join(_host_port(e) for e in where)}" if where
+               else "it knows of no broker to send you to"))
+
+
+def _host_port(endpoint: str) -> str:
+    return endpoint[len("tcp://"):] if endpoint.startswith("tcp://") else endpoint

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+import weakref
 
 from mini_kafka import records
+from mini_kafka.client import arguments, runtime
 from mini_kafka.client.cluster import ClusterView, parse_bootstrap
 from mini_kafka.client.consumer_group import GroupConsumer
-from mini_kafka.client.fetched import decode_fetched
+from mini_kafka.client.fetched import UndecodableBatchError, decode_fetched
 from mini_kafka.client.group_member import GroupMember
 from mini_kafka.client.runtime import Runtime
 from mini_kafka.client.types import ConsumerRecord, TopicPartition
@@ -43,6 +46,41 @@ class OffsetOutOfRangeError(KafkaError):
         self.partition = tp
 
 
+class CorruptRecordBatchError(KafkaError):
+    """poll() met a batch it cannot read (corrupt, or compressed with a codec this build
+    cannot decode). As with Kafka's consumer, the position stays before it; seek to
+    `next_offset` to skip it."""
+
+    def __init__(self, tp: TopicPartition, batch: UndecodableBatchError):
+        super().__init__("CORRUPT_MESSAGE", f"{tp.topic}-{tp.partition}: {batch}")
+        self.partition = tp
+        self.base_offset, self.next_offset = batch.base_offset, batch.next_offset
+        self.compression, self.reason = batch.compression, batch.reason
+
+
+def _raise_unless_retriable(reply, api: str) -> None:
+    """A whole request refused: raise unless a retry (after fresh metadata) may help."""
+    error = KafkaError(reply.error, f"{api} from {reply.sender}: {reply.body.get('message', '')}")
+    if not (error.retriable or error.refresh_metadata):
+        raise error
+
+
+def _abandoned(rt: Runtime, view: ClusterView, group: GroupMember | None,
+               positions: dict | None, timeout_s: float) -> None:
+    """A consumer collected without close(): what close() does, without waiting for it."""
+    async def commit_and_leave() -> None:
+        try:
+            if positions:
+                await group.commit({tuple(tp): (offset, "") for tp, offset in positions.items()})
+        except KafkaError as e:
+            log.warning("group %s: auto-commit of a consumer dropped unclosed failed: %s",
+                        group.group_id, e)
+        await group.leave()
+
+    rt.close_soon(view.close, farewell=None if group is None else commit_and_leave,
+                  farewell_timeout_s=timeout_s)
+
+
 class Consumer(GroupConsumer):
     def __init__(self, *topics: str, bootstrap_servers, auto_offset_reset: str = "latest",
                  fetch_max_wait_ms: int = 500, fetch_min_bytes: int = 1,
@@ -55,7 +93,23 @@ class Consumer(GroupConsumer):
                  partition_assignment_strategy=("range", "cooperative-sticky"),
                  session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3000,
                  max_poll_interval_ms: int = 300_000, isolation_level: str = "read_uncommitted",
-                 clock=None):
+                 exit_timeout_ms: int = 5_000, clock=None):
+        arguments.topic_names(topics, "topics")
+        for name, value, minimum in (
+                ("fetch_max_wait_ms", fetch_max_wait_ms, 0),
+                ("fetch_min_bytes", fetch_min_bytes, 0),
+                ("fetch_max_bytes", fetch_max_bytes, 1),
+                ("max_partition_fetch_bytes", max_partition_fetch_bytes, 1),
+                ("request_timeout_ms", request_timeout_ms, 1),
+                ("retry_backoff_ms", retry_backoff_ms, 0),
+                ("auto_commit_interval_ms", auto_commit_interval_ms, 1),
+                ("session_timeout_ms", session_timeout_ms, 1),
+                ("heartbeat_interval_ms", heartbeat_interval_ms, 1),
+                ("max_poll_interval_ms", max_poll_interval_ms, 1),
+                ("exit_timeout_ms", exit_timeout_ms, 0)):
+            arguments.integer(value, name, minimum)
+        if group_id is not None and (not isinstance(group_id, str) or not group_id):
+            raise TypeError(f"group_id must be a non-empty str or None, got {group_id!r}")
         if auto_offset_reset not in ("earliest", "latest", "none"):
             raise ValueError(f"auto_offset_reset={auto_offset_reset!r}: must be 'earliest', "
                              "'latest' or 'none'")
@@ -67,6 +121,7 @@ class Consumer(GroupConsumer):
             raise ValueError(f"heartbeat_interval_ms={heartbeat_interval_ms} must be less "
                              f"than session_timeout_ms={session_timeout_ms}")
         self.auto_offset_reset = auto_offset_reset
+        self.exit_timeout_s = exit_timeout_ms / 1000
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_min_bytes = fetch_min_bytes
         self.fetch_max_bytes = fetch_max_bytes
@@ -100,6 +155,12 @@ class Consumer(GroupConsumer):
         self._subscription: list[str] = []
         self._on_assign = self._on_revoke = None
         self._closed = False
+        # Dropped without close(), or never closed by exit: commit (with auto-commit)
+        # and leave the group, as close() would.
+        weakref.finalize(self, _abandoned, self._runtime, self._view, self._group,
+                         self._positions if self.enable_auto_commit else None,
+                         self.exit_timeout_s).atexit = False
+        runtime.close_at_exit(self)
         if topics and group_id is not None:
             self.subscribe(list(topics))
         elif topics:
@@ -112,7 +173,7 @@ class Consumer(GroupConsumer):
         if self._subscription:
             raise KafkaError("INVALID_REQUEST", "assign() after subscribe(): a consumer "
                                                 "takes partitions one way or the other")
-        partitions = [TopicPartition(*tp) for tp in partitions]
+        partitions = [TopicPartition(*tp) for tp in arguments.topic_partitions(partitions)]
         for tp in partitions:
             if tp.partition not in self.partitions_for_topic(tp.topic):
                 raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
@@ -128,6 +189,10 @@ class Consumer(GroupConsumer):
             raise KafkaError("INVALID_REQUEST", "subscribe() after assign()")
         if isinstance(topics, str) or not topics:
             raise ValueError("subscribe() takes a non-empty list of topic names")
+        arguments.topic_names(topics)
+        for name, fn in (("on_assign", on_assign), ("on_revoke", on_revoke)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
         self._subscription = sorted(set(topics))
         self._on_assign, self._on_revoke = on_assign, on_revoke
         self._group.needs_rejoin = True
@@ -143,13 +208,15 @@ class Consumer(GroupConsumer):
 
     def _set_assignment(self, partitions: list[TopicPartition]) -> None:
         self._assigned = partitions
-        self._positions = {tp: pos for tp, pos in self._positions.items() if tp in partitions}
+        for tp in [tp for tp in self._positions if tp not in partitions]:
+            del self._positions[tp]  # in place: the finalizer commits from this very dict
         self._buffered = [chunk for chunk in self._buffered if chunk[0] in partitions]
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._assigned)
 
     def partitions_for_topic(self, topic: str) -> set[int]:
+        arguments.topic_name(topic)
         parts = self._runtime.run(self._view.partitions_for(topic, self.request_timeout_ms))
         return {p.partition for p in parts}
 
@@ -159,9 +226,7 @@ class Consumer(GroupConsumer):
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self._check_assigned(tp)
-        if offset < 0:
-            raise ValueError(f"offset must not be negative, got {offset}")
-        self._positions[TopicPartition(*tp)] = offset
+        self._positions[TopicPartition(*tp)] = arguments.integer(offset, "offset", 0)
         self._drop_buffered(tp)
 
     def seek_to_beginning(self, *partitions: TopicPartition) -> None:
@@ -171,7 +236,7 @@ class Consumer(GroupConsumer):
         self._seek_to(partitions or self._assigned, LATEST)
 
     def _seek_to(self, partitions, which: int) -> None:
-        partitions = [TopicPartition(*tp) for tp in partitions]
+        partitions = [TopicPartition(*tp) for tp in arguments.topic_partitions(partitions)]
         for tp in partitions:
             self._check_assigned(tp)
         offsets = self._runtime.run(self._list_offsets(partitions, which))
@@ -187,15 +252,15 @@ class Consumer(GroupConsumer):
         return self._positions[tp]
 
     def beginning_offsets(self, partitions) -> dict[TopicPartition, int]:
-        return self._runtime.run(self._list_offsets([TopicPartition(*p) for p in partitions],
-                                                    EARLIEST))
+        return self._runtime.run(self._list_offsets(
+            [TopicPartition(*p) for p in arguments.topic_partitions(partitions)], EARLIEST))
 
     def end_offsets(self, partitions) -> dict[TopicPartition, int]:
-        return self._runtime.run(self._list_offsets([TopicPartition(*p) for p in partitions],
-                                                    LATEST))
+        return self._runtime.run(self._list_offsets(
+            [TopicPartition(*p) for p in arguments.topic_partitions(partitions)], LATEST))
 
     def _check_assigned(self, tp) -> None:
-        if TopicPartition(*tp) not in self._assigned:
+        if TopicPartition(*arguments.topic_partition(tp)) not in self._assigned:
             raise KafkaError("INVALID_REQUEST", f"{tp[0]}-{tp[1]} is not assigned to this "
                                                 "consumer")
 
@@ -209,6 +274,9 @@ class Consumer(GroupConsumer):
         """Records from the assigned partitions, waiting up to timeout_ms for some."""
         if self._closed:
             raise KafkaError("INVALID_REQUEST", "the consumer is closed")
+        arguments.integer(timeout_ms, "timeout_ms", 0)
+        if max_records is not None:
+            arguments.integer(max_records, "max_records", 1)
         if self._subscription:
             self._poll_group()
         if not self._buffered and self._assigned:
@@ -293,6 +361,10 @@ class Consumer(GroupConsumer):
         except KafkaError:
             await self._refresh()
             return []
+        if reply.error != "NONE":
+            _raise_unless_retriable(reply, "FETCH")
+            await self._refresh()
+            return []
         out = []
         for result in reply.body.get("partitions", []):
             tp = TopicPartition(result["topic"], result["partition"])
@@ -318,6 +390,8 @@ class Consumer(GroupConsumer):
         try:
             out, batches_end = decode_fetched(tp.topic, tp.partition, data, position, aborted,
                                               self.key_deserializer, self.value_deserializer)
+        except UndecodableBatchError as e:
+            raise CorruptRecordBatchError(tp, e) from None
         except records.CorruptRecordError as e:
             raise KafkaError("CORRUPT_MESSAGE", f"{tp.topic}-{tp.partition}: {e}") from None
         if not out and batches_end > position:
@@ -364,6 +438,9 @@ class Consumer(GroupConsumer):
                                         "timestamp": which} for tp in group]})
                 except KafkaError:
                     continue
+                if reply.error != "NONE":
+                    _raise_unless_retriable(reply, "LIST_OFFSETS")
+                    continue
                 for result in reply.body.get("partitions", []):
                     if result["error"] == "NONE":
                         out[TopicPartition(result["topic"], result["partition"])] = \
@@ -383,19 +460,38 @@ class Consumer(GroupConsumer):
             log.info("metadata refresh failed: %s", e)
             await asyncio.sleep(self.retry_backoff_ms / 1000)
 
-    def close(self, autocommit: bool = True) -> None:
+    def close(self, autocommit: bool = True, timeout: float | None = None) -> None:
+        """Commit (with auto-commit), leave the group, stop: within `timeout` seconds
+        (None: each step within request_timeout_ms)."""
+        timeout = arguments.timeout_s(timeout)
         if self._closed:
             return
+        self._closed = True
+        runtime.closed(self)
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left_s() -> float:
+            full = self.request_timeout_ms / 1000
+            return full if deadline is None else max(0.0, min(full, deadline - time.monotonic()))
         try:
             if self._group is not None and not self._runtime.closed:
                 if autocommit and self.enable_auto_commit and self._assigned:
-                    self._commit_quietly()
-                self._runtime.run(self._group.leave(), timeout_s=self.request_timeout_ms / 1000)
+                    try:
+                        self._runtime.run(self._commit(self._consumed()), timeout_s=left_s())
+                    except (KafkaError, TimeoutError) as e:
+                        log.warning("%s: auto-commit to group %s at close failed: %s",
+                                    self.client_id, self.group_id, e)
+                self._runtime.run(self._group.leave(), timeout_s=left_s())
         except (KafkaError, TimeoutError) as e:
-            log.info("leaving group %s: %s", self.group_id, e)
+            log.warning("%s: leaving group %s at close: %s", self.client_id, self.group_id, e)
         finally:
-            self._closed = True
-            self._runtime.close(self._view.close)
+            self._runtime.close(self._view.close, timeout_s=max(left_s(), 0.5))
+
+    def _begin_exit(self) -> None:
+        pass  # nothing buffered to hurry: the group is left by _close_at_exit
+
+    def _close_at_exit(self) -> None:
+        self.close(timeout=self.exit_timeout_s)
 
     def __enter__(self) -> Consumer:
         return self

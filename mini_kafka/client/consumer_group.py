@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from mini_kafka.client import arguments
 from mini_kafka.client.assignors import COOPERATIVE
 from mini_kafka.client.types import OffsetAndMetadata, TopicPartition
 from mini_kafka.errors import KafkaError
@@ -66,11 +67,14 @@ class GroupConsumer:
     def commit(self, offsets=None) -> None:
         """Commit offsets (default: the position of every assigned partition, i.e. what
         poll has returned) and wait until the coordinator has them replicated."""
-        self._runtime.run(self._commit(offsets))
+        self._runtime.run(self._commit(None if offsets is None else arguments.offsets(offsets)))
 
     def commit_async(self, offsets=None, callback=None):
         """Commit without waiting; returns a Future. callback(offsets, error_or_None)."""
-        future = self._runtime.submit(self._commit(offsets))
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        checked = None if offsets is None else arguments.offsets(offsets)
+        future = self._runtime.submit(self._commit(checked))
         if callback is not None:
             future.add_done_callback(lambda f: callback(offsets, f.exception()))
         return future
@@ -78,14 +82,8 @@ class GroupConsumer:
     async def _commit(self, offsets) -> None:
         if self._group is None:
             raise KafkaError("INVALID_GROUP_ID", "commit() needs a group_id")
-        if offsets is None:
-            offsets = self._consumed()
-        normal = {}
-        for tp, value in offsets.items():
-            if isinstance(value, int):
-                value = OffsetAndMetadata(value)
-            normal[tuple(tp)] = (int(value[0]), str(value[1]) if len(value) > 1 else "")
-        await self._group.commit(normal)
+        await self._group.commit(arguments.offsets(self._consumed()) if offsets is None
+                                 else offsets)
 
     def group_metadata(self) -> dict:
         """What a transactional producer needs to commit this member's offsets (and be
@@ -99,5 +97,6 @@ class GroupConsumer:
         """The group's committed offset for a partition, or None."""
         if self._group is None:
             raise KafkaError("INVALID_GROUP_ID", "committed() needs a group_id")
+        tp = arguments.topic_partition(tp)
         found = self._runtime.run(self._group.committed([tuple(tp)]))
         return found[tuple(tp)][0] if tuple(tp) in found else None

@@ -13,20 +13,38 @@ from mini_kafka import records
 from mini_kafka.client.types import ConsumerRecord
 
 
+class UndecodableBatchError(records.CorruptRecordError):
+    """A batch that cannot be read (corrupt, or compressed with a codec this build cannot
+    decode), with the offsets it covers, so a reader can report it and step past it."""
+
+    def __init__(self, header: records.BatchHeader, reason: Exception):
+        super().__init__(f"batch at offsets {header.base_offset}..{header.last_offset}: "
+                         f"{reason}")
+        self.base_offset = header.base_offset
+        self.next_offset = header.next_offset
+        self.compression = header.compression
+        self.reason = str(reason)
+
+
 def decode_fetched(topic: str, partition: int, data, position: int, aborted: list,
                    key_deserializer=None, value_deserializer=None
                    ) -> tuple[list[ConsumerRecord], int]:
     """(records at or past `position`, the offset just past the last batch seen). `aborted` lists a
     read_committed fetch's (producer_id, first_offset) of aborted transactions: their
     transactional batches are dropped from first_offset up to the producer's abort marker.
-    Raises records.CorruptRecordError on bytes that are not valid batches."""
+    Raises UndecodableBatchError for a batch that cannot be read (records before it are
+    lost with it: step past it and fetch again), records.CorruptRecordError for bytes that
+    are not batches at all."""
     new = tuple.__new__
     out: list[ConsumerRecord] = []
     batches_end = position
     aborted = sorted(aborted, key=lambda a: a[1])
     aborting: set[int] = set()
     for pos, header in records.iter_headers(data):
-        records.validate_batch(data, pos)
+        try:
+            records.validate_batch(data, pos)
+        except records.CorruptRecordError as e:
+            raise UndecodableBatchError(header, e) from None
         batches_end = max(batches_end, header.next_offset)
         while aborted and aborted[0][1] <= header.last_offset:
             aborting.add(aborted.pop(0)[0])
@@ -38,9 +56,12 @@ def decode_fetched(topic: str, partition: int, data, position: int, aborted: lis
                 (header.is_transactional and header.producer_id in aborting):
             continue
         epoch = header.partition_leader_epoch
-        batch = records.decode_records(
-            data, pos, header,
-            lambda f, e=epoch: new(ConsumerRecord, (topic, partition, *f, e)))
+        try:
+            batch = records.decode_records(
+                data, pos, header,
+                lambda f, e=epoch: new(ConsumerRecord, (topic, partition, *f, e)))
+        except records.CorruptRecordError as e:
+            raise UndecodableBatchError(header, e) from None
         if header.base_offset < position:
             batch = [r for r in batch if r.offset >= position]
         out += batch

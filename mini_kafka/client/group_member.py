@@ -19,6 +19,7 @@ from mini_kafka.client.assignors import ASSIGNORS
 from mini_kafka.client.cluster import ClusterView
 from mini_kafka.client.coordinator_link import CoordinatorLink
 from mini_kafka.errors import KafkaError
+from mini_kafka.kafka_protocol import consumer_protocol
 from mini_kafka.protocol import ApiKey
 
 log = logging.getLogger("mini_kafka.client.group")
@@ -84,7 +85,7 @@ class GroupMember:
             self.rebalancing = False
 
     async def _join_once(self, topics, owned) -> list[tuple[str, int]] | None:
-        metadata = {"topics": sorted(topics), "owned": [list(tp) for tp in owned]}
+        metadata = consumer_protocol.subscription_text(topics, owned)
         join = await self.call(ApiKey.JOIN_GROUP, {
             "group_id": self.group_id, "member_id": self.member_id,
             "group_instance_id": self.instance_id,
@@ -115,12 +116,14 @@ class GroupMember:
             if sync["error"] in REJOIN_ERRORS:
                 return None
             raise KafkaError(sync["error"], f"syncing group {self.group_id!r}")
+        assignment = consumer_protocol.assignment_from_text(sync["assignment"])
         log.info("group %s generation %d: %s assigned %s", self.group_id, self.generation,
-                 self.member_id, sync["assignment"])
-        return [tuple(tp) for tp in (sync["assignment"] or {}).get("partitions", [])]
+                 self.member_id, assignment)
+        return assignment
 
     async def _assign(self, members: list[dict]) -> dict[str, Any]:
-        subscriptions = {m["member_id"]: m["metadata"] for m in members}
+        subscriptions = {m["member_id"]: consumer_protocol.subscription_from_text(m["metadata"])
+                         for m in members}
         topics = sorted({t for s in subscriptions.values() for t in s["topics"]})
         counts = {}
         for topic in topics:
@@ -130,7 +133,7 @@ class GroupMember:
             except KafkaError as e:  # a member's topic that does not exist gets nothing
                 log.warning("group %s: cannot assign %s: %s", self.group_id, topic, e)
         plan = ASSIGNORS[self.protocol](subscriptions, counts)
-        return {m: {"partitions": [list(tp) for tp in tps]} for m, tps in plan.items()}
+        return {m: consumer_protocol.assignment_text(tps) for m, tps in plan.items()}
 
     # -- staying in -----------------------------------------------------------------------
 

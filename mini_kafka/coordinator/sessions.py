@@ -28,3 +28,11 @@ class BrokerSessions:
         """(broker id, epoch) of every session past its timeout."""
         return [(b, epoch) for b, (epoch, seen) in sorted(self._last_seen_ms.items())
                 if now_ms - seen > self.session_timeout_ms]
+
+    def next_expiry_ms(self) -> int | None:
+        """When the first session runs out (`expired` names it from then on); None
+        when there is no session to watch."""
+        if not self._last_seen_ms:
+            return None
+        return min(seen for _, seen in self._last_seen_ms.values()) + \
+            self.session_timeout_ms + 1

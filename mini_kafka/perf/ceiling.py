@@ -22,6 +22,7 @@ class Ceiling:
     batch_bytes: int
     batches_per_s: float
     round_trip_ms_p50: float
+    transport: str = "raw ZeroMQ"
 
     @property
     def records_per_s(self) -> float:
@@ -32,7 +33,7 @@ class Ceiling:
         return self.batches_per_s * self.batch_bytes / 1024 / 1024
 
     def line(self) -> str:
-        return (f"raw ZeroMQ, {self.record_size}-byte records in {self.batch_bytes}-byte "
+        return (f"{self.transport}, {self.record_size}-byte records in {self.batch_bytes}-byte "
                 f"batches of {self.records_per_batch}: {self.records_per_s:,.0f} records/s "
                 f"({self.mb_per_s:.1f} MB/s); round trip 50th {self.round_trip_ms_p50:.3f} ms")
 

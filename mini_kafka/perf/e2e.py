@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mini_kafka.client import Consumer, Producer, TopicPartition
@@ -36,6 +37,40 @@ class LatencyResult:
                 f"99.9th {self.percentile(0.999):.2f} ms, max {max(lat):.2f} ms")
 
 
+def measure(total: int, throughput: float, send: Callable[[bytes], None],
+            flush: Callable[[], object], receive: Callable[[], list[bytes]],
+            settle_timeout_s: float) -> list[float]:
+    """Send `total` stamped records at `throughput` from a thread (send(stamp) appends
+    the client's own padding), receive in this one until all are back or the settle
+    time after the last send runs out; each record's latency in ms. Any client's."""
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def send_all() -> None:
+        began = time.monotonic()
+        for i in range(total):
+            ahead_s = i / throughput - (time.monotonic() - began)
+            if ahead_s > 0:
+                time.sleep(ahead_s)  # pacing: the rate is the scenario
+            send(STAMP.pack(time.monotonic()))
+        flush()
+        done.set()
+
+    sender = threading.Thread(target=send_all, name="e2e-producer", daemon=True)
+    sender.start()
+    deadline = None
+    while len(latencies) < total:
+        if done.is_set() and deadline is None:
+            deadline = time.monotonic() + settle_timeout_s
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        values = receive()
+        now = time.monotonic()
+        latencies += [(now - STAMP.unpack_from(v)[0]) * 1000 for v in values]
+    sender.join()
+    return latencies
+
+
 def run(bootstrap: str, topic: str, throughput: float, duration_s: float,
         record_size: int = 100, acks="1", settle_timeout_s: float = 30.0) -> LatencyResult:
     if record_size < STAMP.size:
@@ -43,7 +78,6 @@ def run(bootstrap: str, topic: str, throughput: float, duration_s: float,
                          "send time travels in the record)")
     padding = b"x" * (record_size - STAMP.size)
     total = max(1, int(throughput * duration_s))
-    latencies: list[float] = []
     with Consumer(bootstrap_servers=bootstrap, auto_offset_reset="latest",
                   fetch_max_wait_ms=100) as consumer, \
             Producer(bootstrap, acks=acks, linger_ms=0) as producer:
@@ -51,28 +85,13 @@ def run(bootstrap: str, topic: str, throughput: float, duration_s: float,
         consumer.assign(tps)
         for tp in tps:
             consumer.position(tp)  # pin "latest" now, before the first send
-        done = threading.Event()
 
-        def send_all() -> None:
-            began = time.monotonic()
-            for i in range(total):
-                ahead_s = i / throughput - (time.monotonic() - began)
-                if ahead_s > 0:
-                    time.sleep(ahead_s)  # pacing: the rate is the scenario
-                producer.send(topic, STAMP.pack(time.monotonic()) + padding)
-            producer.flush()
-            done.set()
+        def send(stamped: bytes) -> None:
+            producer.send(topic, stamped + padding)
 
-        sender = threading.Thread(target=send_all, name="e2e-producer", daemon=True)
-        sender.start()
-        deadline = None
-        while len(latencies) < total:
-            if done.is_set() and deadline is None:
-                deadline = time.monotonic() + settle_timeout_s
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            for records in consumer.poll(100).values():
-                now = time.monotonic()
-                latencies += [(now - STAMP.unpack_from(r.value)[0]) * 1000 for r in records]
-        sender.join()
+        def receive() -> list[bytes]:
+            return [r.value for records in consumer.poll(100).values() for r in records]
+
+        latencies = measure(total, throughput, send, producer.flush, receive,
+                            settle_timeout_s)
     return LatencyResult(total, len(latencies), latencies)

@@ -3,8 +3,8 @@ leader is killed, and how long a partition is without a leader after its broker 
 
 A fresh cluster is started in a temporary directory on free ports. Times are taken from
 the SIGKILL to the first metadata write that commits (controller failover), and to the
-first committed metadata that names a new partition leader (broker failover, which
-includes the broker session timeout).
+first committed metadata that names a new partition leader (broker failover: the
+controller fences a broker whose connection dropped, so no session timeout is in it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 
 from mini_kafka.errors import KafkaError
 from mini_kafka.protocol import ApiKey
-from mini_kafka.transport import Client
 
 PROBE_TIMEOUT_MS = 100
 
@@ -43,11 +42,12 @@ class FailoverReport:
                           line("leader broker kill -> next acked write", self.write_ms)])
 
 
-def _first_commit_ms(endpoints: list[str], began: float, deadline_s: float) -> float:
+def _first_commit_ms(config, endpoints: list[str], began: float, deadline_s: float) -> float:
     """Try a write at every coordinator in turn until one commits."""
+    from launcher.control import member_client
 
     async def probe():
-        client = Client("perf-failover", retries_max=0)
+        client = member_client(config, retries_max=0)
         try:
             while time.monotonic() < deadline_s:
                 for endpoint in endpoints:
@@ -69,20 +69,21 @@ def _first_commit_ms(endpoints: list[str], began: float, deadline_s: float) -> f
 
 def run(kills: int = 10, broker_kills: int = 5, deadline_s: float = 30.0) -> FailoverReport:
     from launcher import Cluster
-    from launcher.pytest_plugin import test_cluster_config
+    from launcher.configs import local_cluster_config
     from mini_kafka.client import Producer
 
     with tempfile.TemporaryDirectory() as tmp:
-        cluster = Cluster(test_cluster_config(Path(tmp) / "cluster", 3, 3))
+        cluster = Cluster(local_cluster_config(Path(tmp) / "cluster", 3, 3))
         with cluster:
             coordinators = [s for s in cluster.config.nodes if s.role == "coordinator"]
             controller_ms = []
             for _ in range(kills):
                 leader = _wait(cluster.controller, deadline_s)
-                others = [s.endpoint for s in coordinators if s.name != leader]
+                others = [s.cluster_endpoint for s in coordinators if s.name != leader]
                 began = time.monotonic()
                 cluster.kill(leader)
-                controller_ms.append(_first_commit_ms(others, began, began + deadline_s))
+                controller_ms.append(_first_commit_ms(cluster.config, others, began,
+                                                      began + deadline_s))
                 cluster.restart(leader)
             broker_ms, write_ms = [], []
             for i in range(broker_kills):

@@ -10,7 +10,11 @@ Beyond the paper's core it has:
   steps down, so a partitioned leader stops acting as one;
 - fast backtracking: a rejection carries the conflicting term and its first index;
 - snapshots: the shell compacts the log; lagging followers are sent the snapshot;
-- read-index: a linearizable read waits for a heartbeat round acknowledged by a majority.
+- read-index: a linearizable read waits for a heartbeat round acknowledged by a majority;
+- a dead leader noticed at once: the shell reports a peer whose process it saw die (its
+  connection dropped); a follower of that peer stops counting it as a live leader and,
+  when the shell says so, campaigns without waiting out its election timeout. Pre-vote
+  and stickiness keep a false report harmless: peers that still hear the leader refuse.
 
 No clock, no sockets, no global randomness: time is `tick()`, randomness an injected
 random.Random, and I/O is the shell's.
@@ -48,6 +52,9 @@ class NotLeader(Exception):
 @dataclass(frozen=True)
 class RaftConfig:
     election_ticks: int = 10  # randomised to [election_ticks, 2 * election_ticks)
+    # Election timeouts until the node first hears of a leader after it starts
+    # (randomised alike), so a fresh ensemble elects quickly; None: election_ticks.
+    startup_election_ticks: int | None = None
     heartbeat_ticks: int = 1
     max_entries_per_append: int = 256
 
@@ -91,7 +98,9 @@ class RaftNode:
         self.reads: dict[int, _ReadRound] = {}
         self.pending_reads: list[Any] = []
         self._read_ctx = 0
+        self._unheard_vote: Msg | None = None  # the last vote request a live leader's lease hid
         self._ready = Ready()
+        self._leader_seen = False  # since this node started
         self._reset_election_timer()
 
     # -- the log --------------------------------------------------------------------------
@@ -152,7 +161,10 @@ class RaftNode:
     def _reset_election_timer(self) -> None:
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
+        self._leader_seen |= self.leader is not None
         e = self.config.election_ticks
+        if self.config.startup_election_ticks is not None and not self._leader_seen:
+            e = self.config.startup_election_ticks  # nobody leads that we know of yet
         self.randomized_timeout = self.rng.randrange(e, 2 * e)
 
     def tick(self) -> None:
@@ -171,10 +183,44 @@ class RaftNode:
         elif self.election_elapsed >= self.randomized_timeout:
             self._become_pre_candidate()
 
+    def ticks_until_due(self) -> int:
+        """How many more tick() calls until one acts (a heartbeat, a check-quorum round,
+        an election): the ticks before it change nothing but counters, so a shell may
+        apply them all at once, later (raft/timer.py)."""
+        if self.role == LEADER:
+            return max(1, min(self.config.heartbeat_ticks - self.heartbeat_elapsed,
+                              self.config.election_ticks - self.election_elapsed))
+        return max(1, self.randomized_timeout - self.election_elapsed)
+
     def _in_lease(self) -> bool:
         """We lead, or heard from a live leader less than an election timeout ago (a
         leader's election_elapsed restarts at every check-quorum round)."""
         return self.leader is not None and self.election_elapsed < self.config.election_ticks
+
+    def peer_lost(self, peer: int) -> int | None:
+        """The shell saw `peer`'s process die. If it was our leader, its lease is void
+        (we may grant votes at once), and this returns our turn: the shell calls
+        campaign() after that many heartbeat intervals (and less than one more). The
+        followers see the death within a millisecond of each other, so random pauses
+        alone would often start two campaigns together and split the vote; turns in
+        voter order leave each campaign a heartbeat interval to finish before the next
+        one starts (it then finds a leader and does nothing). None: nothing to do."""
+        if self.role != FOLLOWER or self.leader != peer:
+            return None
+        self.leader = None
+        # A follower that saw the death first may already have asked us, and the lease
+        # hid its request: hear it now (the candidate does not ask twice before its
+        # election timeout, and our own turn's pre-vote would be refused at its term).
+        unheard, self._unheard_vote = self._unheard_vote, None
+        if unheard is not None:
+            self.step(unheard)
+        return [v for v in self.voters if v != peer].index(self.id)
+
+    def campaign(self) -> None:
+        """Start a pre-vote now, unless a leader has been heard from meanwhile or an
+        election is already under way."""
+        if self.role == FOLLOWER and self.leader is None:
+            self._become_pre_candidate()
 
     # -- roles ----------------------------------------------------------------------------
 
@@ -280,6 +326,7 @@ class RaftNode:
             return
         if m.term > self.term:
             if m.type in (PRE_VOTE, VOTE) and self._in_lease():
+                self._unheard_vote = m  # reconsidered if the leader is seen dead
                 return  # a live leader exists: do not let a rejoining node disrupt it
             if m.type == PRE_VOTE or (m.type == PRE_VOTE_RESP and m.granted):
                 pass  # pre-votes never change anyone's term

@@ -57,10 +57,14 @@ class Msg:
     snapshot: Snapshot | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if v != _DEFAULTS[k]}
+        # Field by field, not asdict(): that deep-copies every entry's data and the
+        # snapshot, only for most of it to be dropped again (every heartbeat pays it).
+        out = {k: v for k in _FIELDS if (v := getattr(self, k)) != _DEFAULTS[k]}
         out.update(type=self.type, src=self.src, dst=self.dst, term=self.term)
         if self.entries:
             out["entries"] = [[e.term, e.index, e.data] for e in self.entries]
+        if self.snapshot is not None:
+            out["snapshot"] = asdict(self.snapshot)
         return out
 
     @staticmethod
@@ -81,6 +85,7 @@ class Msg:
 
 
 _DEFAULTS = {f: v for f, v in asdict(Msg("", 0, 0, 0)).items()}
+_FIELDS = tuple(k for k in _DEFAULTS if k not in ("entries", "snapshot"))
 
 
 @dataclass

@@ -8,6 +8,10 @@ and retry on the new socket instead of waiting out their own timeouts.
 
 Retrying is only safe for requests the server can see twice; callers that must not
 repeat a request pass retries=0 (produce relies on idempotent sequence numbers instead).
+
+A client holding the cluster's keys reaches the members' authenticated endpoints with
+CURVE (its own keypair, the member's public key as the server key); every other
+endpoint, a broker's open one for instance, is reached without authentication.
 """
 
 from __future__ import annotations
@@ -21,18 +25,27 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
+from mini_kafka.clock import SystemClock
 from mini_kafka.errors import NETWORK_EXCEPTION, KafkaError, KafkaTimeoutError
+from mini_kafka.log_limit import RepeatLimitedLog
 from mini_kafka.protocol import Kind, Message, ProtocolError, api_name, decode, encode
 from mini_kafka.transport.faults import FaultRules
+from mini_kafka.transport.keys import ClusterKeys
 
 log = logging.getLogger("mini_kafka.transport.client")
 
 
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+
 class _Connection:
-    def __init__(self, endpoint: str, peer: str, faults: FaultRules, queue_messages_max: int):
+    def __init__(self, endpoint: str, peer: str, faults: FaultRules, queue_messages_max: int,
+                 repeats: RepeatLimitedLog, curve: tuple[ClusterKeys, bytes] | None = None):
         self.endpoint = endpoint
         self.peer = peer
         self._faults = faults
+        self._repeats = repeats
         self.pending: dict[int, asyncio.Future] = {}
         self.last_reply_at = 0.0
         self.sock = zmq.asyncio.Context.instance().socket(zmq.DEALER)
@@ -43,15 +56,24 @@ class _Connection:
         # up and reach it, stale, when it returns (a request long given up on, Raft
         # appends from minutes ago). Senders bound their wait instead.
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
+        if curve is not None:
+            keys, server_key = curve
+            self.sock.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+            self.sock.setsockopt(zmq.CURVE_PUBLICKEY, keys.public)
+            self.sock.setsockopt(zmq.CURVE_SECRETKEY, keys.secret)
         # A peer that dies closes its TCP connection: fail what waits on it at once, as
         # Kafka's clients do, instead of letting each request run out its timeout.
         # A peer that is not listening at all refuses the connection: zmq retries it
         # silently, so a request to a dead broker we never reached would wait out its
         # whole timeout. Treat a refused connect like a dropped one.
+        # A handshake that fails (a key the server does not admit, or no CURVE where it
+        # wants CURVE) is also a connection that will never carry a request: say why.
         self._monitor = self.sock.get_monitor_socket(
-            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED)
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+            | _HANDSHAKE_FAILED)
         self.down = False  # True from a dropped or refused connection until it is made
         self.down_reason = ""
+        self.refused_handshake = False
         self.closed = False
         self.sock.connect(endpoint)
         self._reader = asyncio.ensure_future(self._read_replies())
@@ -102,7 +124,8 @@ class _Connection:
             try:
                 reply = decode([f.buffer for f in frames])
             except ProtocolError as e:
-                log.warning("malformed reply from %s: %s", self.peer, e)
+                self._repeats.log(logging.WARNING, "malformed reply",
+                                  "malformed reply from %s: %s", self.peer, e, logger=log)
                 continue
             if self._faults.decide("in", self.peer).drop:
                 continue
@@ -114,12 +137,17 @@ class _Connection:
     async def _watch_disconnects(self) -> None:
         while True:
             event = parse_monitor_message(await self._monitor.recv_multipart())
-            if event["event"] == zmq.EVENT_DISCONNECTED:
-                self._went_down(f"the connection to {self.peer} dropped")
+            if event["event"] & _HANDSHAKE_FAILED:
+                self._went_down(f"{self.peer} refused the handshake: not a cluster member's "
+                                "key, or not the endpoint this key is for")
+                self.refused_handshake = True
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                if not self.refused_handshake:  # (the drop that follows; keep the why)
+                    self._went_down(f"the connection to {self.peer} dropped")
             elif event["event"] == zmq.EVENT_CONNECT_RETRIED and not self.down:
                 self._went_down(f"{self.peer} refused the connection")
             elif event["event"] == zmq.EVENT_CONNECTED:
-                self.down = False
+                self.down = self.refused_handshake = False
 
     def _went_down(self, reason: str) -> None:
         self.down, self.down_reason = True, reason
@@ -149,8 +177,19 @@ class Client:
     def __init__(self, name: str, *, faults: FaultRules | None = None,
                  request_timeout_ms: int = 5_000, retries_max: int = 3,
                  retry_backoff_ms: int = 50, queue_messages_max: int = 10_000,
-                 peer_names: dict[str, str] | None = None):
+                 peer_names: dict[str, str] | None = None, keys: ClusterKeys | None = None,
+                 member_endpoints: dict[str, str] | None = None,
+                 repeats: RepeatLimitedLog | None = None):
+        """keys: this member's keys, for member_endpoints (endpoint -> member name), which
+        are reached with CURVE. A member's messages carry its own name (the servers
+        check it against its key), so `name` must be the keys' identity."""
+        if keys is not None and name != keys.identity:
+            raise ValueError(f"a client holding {keys.identity!r}'s key must be named so, "
+                             f"not {name!r}")
         self.name = name
+        self._keys = keys
+        self._member_endpoints = dict(member_endpoints or {}) if keys else {}
+        self._repeats = repeats or RepeatLimitedLog(log, 10_000, SystemClock())
         self.faults = faults or FaultRules()
         self.request_timeout_ms = request_timeout_ms
         self.retries_max = retries_max
@@ -166,10 +205,17 @@ class Client:
     def _conn(self, endpoint: str) -> _Connection:
         conn = self._conns.get(endpoint)
         if conn is None:
+            member = self._member_endpoints.get(endpoint)
+            curve = (self._keys, self._keys.members[member]) if member else None
             conn = _Connection(endpoint, self.peer_name(endpoint), self.faults,
-                               self._queue_messages_max)
+                               self._queue_messages_max, self._repeats, curve)
             self._conns[endpoint] = conn
         return conn
+
+    def connect(self, endpoint: str) -> None:
+        """Open the connection now rather than at the first message: a message that may
+        be dropped (send_oneway) is, while its connection is still being made."""
+        self._conn(endpoint)
 
     def _recycle(self, conn: _Connection, reason: str) -> None:
         if self._conns.get(conn.endpoint) is conn:

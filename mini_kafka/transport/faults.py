@@ -12,8 +12,15 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mini_kafka.protocol import ApiKey
+
 DIRECTIONS = ("in", "out", "both")
 ANY_PEER = "*"
+# Node administration is the control path the chaos tools heal through: no rule applies
+# to it, either way, or `loss --rate 1` would cut its node off from the `heal` that
+# clears it. Exempt only when the launcher asks, on the authenticated endpoint
+# (mini_kafka.node), where the sender is proven.
+CONTROL_APIS = frozenset({ApiKey.STATUS, ApiKey.SET_FAULTS})
 
 
 @dataclass(frozen=True)

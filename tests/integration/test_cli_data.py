@@ -57,15 +57,22 @@ def test_errors_name_the_problem_and_exit_non_zero(mini_kafka_cluster_factory):
         (("topic", "create", "t", "--config", "retention.mss=1", *b), "unknown topic config"),
         (("topic", "create", "t", "--replication-factor", "2", *b),
          "INVALID_REPLICATION_FACTOR"),
+        (("topic", "create", "t", "--config", "min.insync.replicas=2", *b),
+         "INVALID_CONFIG: t: min.insync.replicas 2 exceeds the replication factor 1"),
         (("produce", "t", "--producer-property", "lingerms=5", *b),
          "unknown producer property 'lingerms'"),
         (("produce", "t", "--producer-property", "rng=5", *b),  # injected, not a property
          "unknown producer property 'rng'"),
+        (("produce", "t", "--producer-property", "linger.ms=abc", *b),
+         "error: producer property linger.ms='abc': must be an integer"),
+        (("consume", "t", "--consumer-property", "enable.auto.commit=maybe", *b),
+         "error: consumer property enable.auto.commit='maybe': must be true or false"),
         (("consume", "t", "--offset", "3", *b), "--offset needs --partition"),
         (("topic", "list", "--bootstrap-server", "nohost"), "bad bootstrap server 'nohost'"),
     ]
     for args, message in cases:
         out = run(*args, check=False, stdin="")
         assert out.returncode != 0 and message in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr, (args, out.stderr)
     bad_flag = run("topic", "create", "--partitons", "3", check=False)
     assert bad_flag.returncode == 2 and "unrecognized arguments" in bad_flag.stderr

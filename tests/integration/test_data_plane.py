@@ -145,7 +145,8 @@ def test_a_broker_lagging_on_metadata_never_calls_a_created_topic_unknown(
     try:
         for i in range(3):
             cluster.write_metadata({"op": "create_topic", "name": f"fresh-{i}",
-                                    "partitions": 1, "replication_factor": 1})
+                                    "partitions": 1, "replication_factor": 1,
+                                    "configs": {"min.insync.replicas": "1"}})
             [topic] = lagging.describe_topics([f"fresh-{i}"])
             assert topic["name"] == f"fresh-{i}" and len(topic["partitions"]) == 1
     finally:

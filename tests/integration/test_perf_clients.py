@@ -59,22 +59,34 @@ def test_the_benchmark_runs_every_scenario_and_prints_one_table(mini_kafka_clust
     from mini_kafka.perf import bench
 
     settings = bench.BenchSettings(records=3000, large_records=600, e2e_rates=(300,),
-                                   e2e_seconds=1, ceiling_seconds=0.2, ceiling_repeats=1)
+                                   e2e_seconds=1, ceiling_seconds=0.2, ceiling_repeats=1,
+                                   round_trips=50)
     log = io.StringIO()
     rows = bench.run(mini_kafka_cluster_factory, settings,
                      lambda: f"tcp://127.0.0.1:{free_ports('127.0.0.1', 1)[0]}", out=log)
     scenarios = [r.scenario for r in rows]
     assert scenarios == [
-        "cluster up (6 nodes)", "1 producer, acks=1, 100 B", "1 producer, acks=all, 100 B",
+        "cluster up (6 nodes)", "one request's round trip (Metadata), p50",
+        "1 producer, acks=1, 100 B", "1 producer, acks=all, 100 B",
         "1 consumer, 100 B", "3 producers, acks=1, 100 B",
         "end-to-end at 300 rec/s, p50 / p99", "1 producer, acks=1, 1 KiB",
         "broker RSS idle (max of brokers)", "broker RSS under load (peak)"]
+    assert set(rows[1].figures) == {"mini-kafka", "confluent-kafka"}  # each door's
+    for row in rows[2:8]:  # every client measured every scenario it can
+        expected = {"mini-kafka", "confluent-kafka"} if "end-to-end" in row.scenario \
+            else {"mini-kafka", "confluent-kafka", "kcat"}
+        assert set(row.figures) == expected, row
     for row in rows:
-        number = float(row.figure.split()[0].replace(",", ""))
-        assert number > 0, row
-        if row.ceiling and "rec/s" in row.ceiling:
-            assert 0 < float(row.ratio) < 1, f"{row.scenario} beats raw ZeroMQ?"
-    assert "3 producers" in log.getvalue() and "records sent" in log.getvalue()
+        for figure in row.figures.values():
+            assert float(figure.split()[0].replace(",", "")) > 0, row
+        for ceiling in (row.zeromq, row.tcp):
+            assert not ceiling or float(ceiling.split()[0].replace(",", "")) > 0, row
+        if row.ratio:
+            assert 0 < float(row.ratio) < 1, f"{row.scenario} beats raw TCP?"
+    text = log.getvalue()
+    assert "raw ZeroMQ, 100-byte" in text and "raw TCP, 100-byte" in text
+    assert text.count("records sent") >= 3 * 3, "three producers per client"
     table = bench.format_table(rows).splitlines()
-    assert table[0].startswith("| scenario") and len(table) == len(rows) + 2
-    assert "786,980 rec/s" in table[3]
+    assert [c.strip() for c in table[0].split("|")[1:5]] == [
+        "scenario", "mini-kafka client", "confluent-kafka", "kcat (C)"]
+    assert len(table) == len(rows) + 2 and "786,980 rec/s" in table[4]

@@ -7,8 +7,10 @@ import zmq
 import zmq.asyncio
 
 from launcher.ports import free_ports
+from mini_kafka.access import LAUNCHER
 from mini_kafka.errors import KafkaError, KafkaTimeoutError
-from mini_kafka.protocol import ApiKey, Kind, Message, decode, encode
+from mini_kafka.node import _launcher_control
+from mini_kafka.protocol import ApiKey, Bounds, Kind, Message, decode, encode
 from mini_kafka.transport import Client, FaultRule, FaultRules, Server
 
 
@@ -19,7 +21,7 @@ def endpoint():
 def make_server(ep, handler, faults=None):
     return Server("server", ep, handler, faults=faults or FaultRules(),
                   inflight_requests_max=100, queue_messages_max=1000,
-                  message_bytes_max=1 << 20)
+                  bounds=Bounds(message_bytes_max=1 << 20))
 
 
 async def echo(request: Message) -> Message:
@@ -256,6 +258,38 @@ def test_a_cut_link_times_out_and_healing_restores_it():
     run(main())
 
 
+def test_fault_rules_never_block_the_launchers_node_administration_either_way():
+    """A server that drops everything it receives and sends still answers the launcher's
+    STATUS and SET_FAULTS: the chaos tools must always be able to read and clear its
+    rules. Anyone else's are faulted like any request."""
+    ep = endpoint()
+
+    async def main():
+        everything = FaultRules()
+        everything.set([FaultRule(direction="in", drop_rate=1.0),
+                        FaultRule(direction="out", drop_rate=1.0)])
+        server = Server("server", ep, echo, faults=everything, inflight_requests_max=100,
+                        queue_messages_max=1000, bounds=Bounds(message_bytes_max=1 << 20),
+                        fault_exempt=_launcher_control)
+        task = asyncio.ensure_future(server.run())
+        launcher, other = Client(LAUNCHER, retries_max=0), Client("c", retries_max=0)
+        try:
+            with pytest.raises(KafkaTimeoutError):
+                await launcher.request(ep, ApiKey.METADATA, timeout_ms=200)
+            for api in (ApiKey.STATUS, ApiKey.SET_FAULTS):
+                reply = await launcher.request(ep, api, timeout_ms=2000)
+                assert reply.body["echo"] == {}, api
+                with pytest.raises(KafkaTimeoutError):
+                    await other.request(ep, api, timeout_ms=200)
+        finally:
+            launcher.close()
+            other.close()
+            task.cancel()
+            server.close()
+
+    run(main())
+
+
 def test_busy_port_is_reported_as_address_in_use():
     ep = endpoint()
 
@@ -307,7 +341,7 @@ def test_requests_past_the_in_flight_bound_wait_and_are_all_served_in_turn():
 
     async def main():
         server = Server("server", ep, slow, faults=FaultRules(), inflight_requests_max=2,
-                        queue_messages_max=1000, message_bytes_max=1 << 20)
+                        queue_messages_max=1000, bounds=Bounds(message_bytes_max=1 << 20))
         task = asyncio.ensure_future(server.run())
         client = Client("c")
         try:
@@ -335,7 +369,7 @@ def test_replies_beyond_zeromq_queues_wait_for_room_and_all_arrive_in_order():
 
     async def main():
         server = Server("server", ep, echo, faults=FaultRules(), inflight_requests_max=1000,
-                        queue_messages_max=2, message_bytes_max=1 << 22)
+                        queue_messages_max=2, bounds=Bounds(message_bytes_max=1 << 22))
         task = asyncio.ensure_future(server.run())
         raw = zmq.asyncio.Context.instance().socket(zmq.DEALER)
         raw.setsockopt(zmq.LINGER, 0)

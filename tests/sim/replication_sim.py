@@ -4,14 +4,20 @@ The replicas are the broker's real Partition objects over real logs (in a tempor
 directory); the controller is the real metadata state machine. What is simulated is
 everything between them: fetches and responses travel with seeded delays and losses,
 brokers learn committed metadata late, brokers crash (their unflushed page cache
-survives, as with SIGKILL, but every in-memory structure is rebuilt from disk), links
-are cut, followers go slow, and leaders fail over in quick succession.
+survives, as with SIGKILL, but every in-memory structure is rebuilt from disk) or stop
+cleanly (controlled shutdown, then a clean close), links are cut, followers go slow,
+leaders fail over in quick succession, and the controller moves leadership back to
+preferred replicas — often in quiet stretches with no writes, so many leader epochs
+begin and end empty (KAFKA-7415: a replica that led an empty epoch must still rejoin).
 
 Checked, after the storm heals and the replicas converge:
 - no acks=all record is lost;
 - no offset ever holds two different records;
 - no record a consumer read (below the high watermark) is later truncated away;
-- all replicas end with identical logs.
+- all replicas end with identical logs;
+- and all along, every eligible leader replica (ELR: one that left the ISR while it was
+  below min.insync.replicas) holds every acknowledged record, as the controller assumes
+  when it puts them in place of a last in-sync replica that lost data.
 Replay one seed: python -m tests.sim.replication_sim SEED
 """
 
@@ -37,6 +43,7 @@ STEP_MS = 10
 SESSION_MS = 300
 LAG_MS = 200
 MIN_ISR = 2
+ELR_CHECK_EVERY_STEPS = 10
 
 
 class ReplicationViolation(AssertionError):
@@ -67,6 +74,9 @@ class Storm:
     metadata_delay_steps_max: int = 5
     network_delay_steps_max: int = 3
     produce: float = 0.6
+    stop: float = 0.005  # a controlled shutdown and a clean close
+    elect_preferred: float = 0.01
+    quiet: float = 0.01  # starts or ends a stretch with no writes
 
 
 @dataclass
@@ -92,6 +102,7 @@ class Simulation:
         self.pending: list[tuple[Broker, int, int, list[bytes], int]] = []
         self.seen: dict[int, bytes] = {}  # offset -> value a consumer read
         self.metadata_due: dict[int, int] = {}  # broker -> step it next learns metadata
+        self.quiet = False
         for b in self.brokers.values():
             self._register(b)
         self._commit({"op": "create_topic", "name": TOPIC, "partitions": 1,
@@ -122,6 +133,7 @@ class Simulation:
 
     def _controller_duties(self) -> None:
         now = self.clock.monotonic_ms()
+        expired = []
         for b in self.brokers.values():
             if b.alive and b.id not in self.cut:
                 b.last_heartbeat_ms = now  # it heartbeats; caught up, it is unfenced again
@@ -130,8 +142,9 @@ class Simulation:
                                   "broker_epoch": b.epoch})
             elif now - b.last_heartbeat_ms > SESSION_MS and \
                     not self.controller.image.brokers[b.id]["fenced"]:
-                self._commit({"op": "fence_broker", "broker_id": b.id,
-                              "broker_epoch": b.epoch})
+                expired.append({"broker_id": b.id, "broker_epoch": b.epoch})
+        if expired:  # as the controller does: every expiry of this tick in one change
+            self._commit({"op": "fence_brokers", "brokers": expired})
 
     # -- brokers --------------------------------------------------------------------------
 
@@ -145,6 +158,13 @@ class Simulation:
         b.alive = False
         b.part = None  # the page cache survives a kill: the files stay as written
         b.fetch_in_flight = False
+
+    def _stop_cleanly(self, b: Broker) -> None:
+        """Controlled shutdown: the controller moves its leaderships and ISR seats first."""
+        if not self.controller.image.brokers[b.id]["fenced"]:
+            self._commit({"op": "fence_broker", "broker_id": b.id, "broker_epoch": b.epoch})
+        b.part.close()
+        self._crash(b)
 
     def _restart(self, b: Broker) -> None:
         b.alive = True
@@ -244,7 +264,7 @@ class Simulation:
     def _produce(self) -> None:
         """A producer sends to whoever it believes leads (brokers may disagree)."""
         leaders = [b for b in self.brokers.values() if b.alive and b.part.role == LEADER]
-        if not leaders or self.rng.random() > self.storm.produce:
+        if not leaders or self.quiet or self.rng.random() > self.storm.produce:
             return
         b = self.rng.choice(leaders)
         values = []
@@ -298,6 +318,13 @@ class Simulation:
             self._crash(rng.choice(leaders if leaders and rng.random() < 0.7 else alive))
         if dead and rng.random() < s.restart:
             self._restart(rng.choice(dead))
+        alive = [b for b in self.brokers.values() if b.alive]
+        if alive and rng.random() < s.stop:
+            self._stop_cleanly(rng.choice(alive))
+        if rng.random() < s.elect_preferred:
+            self._commit({"op": "elect_preferred_leaders"})
+        if rng.random() < s.quiet:
+            self.quiet = not self.quiet
         if rng.random() < s.cut:
             self.cut = {rng.choice(BROKERS)}
         if self.cut and rng.random() < s.heal:
@@ -322,6 +349,18 @@ class Simulation:
             self._produce()
         self._complete_acks()
         self._consume()
+        if self.step_no % ELR_CHECK_EVERY_STEPS == 0:
+            self._check_eligible_replicas()
+
+    def _check_eligible_replicas(self) -> None:
+        for b in (self.brokers[r] for r in self._state().get("elr", [])):
+            if not b.alive:
+                continue
+            held = self._contents(b)
+            for value, offset in self.acked.items():
+                if held.get(offset) != value:
+                    self.fail(f"eligible replica {b.id} lacks acknowledged {value!r} at "
+                              f"offset {offset}")
 
     def run(self, steps: int) -> None:
         for _ in range(steps):
@@ -335,15 +374,29 @@ class Simulation:
             if not b.alive:
                 self._restart(b)
         self.storm = Storm(drop=0.0)
+        self.quiet = False
         for _ in range(steps_max):
             self.step(faults=False)
             state = self._state()
             leader = self.brokers.get(state["leader"])
+            # Converged: every follower has fetched the leader's log end in this epoch
+            # (and so has nothing left to diverge on), and all of it is committed.
             if leader and len(state["isr"]) == 3 and leader.part.role == LEADER and all(
-                    b.part.log.log_end_offset == leader.part.hw for b in self.brokers.values()):
+                    b.part.log.log_end_offset == leader.part.hw for b in self.brokers.values()
+            ) and all(f.leo == leader.part.hw
+                      for f in leader.part.leader_state.followers.values()):
                 break
         else:
             self.fail(f"no convergence after healing: {self._state()}")
+        # Every epoch cache agrees with the log it describes: the leader's may end with
+        # the epoch it has not written in yet; followers hold no epoch it does not.
+        leader = self.brokers[self._state()["leader"]]
+        written = [e for e in leader.part.log.epochs.entries
+                   if e[1] < leader.part.log.log_end_offset]
+        for b in self.brokers.values():
+            if b is not leader and b.part.log.epochs.entries != written:
+                self.fail(f"replica {b.id}'s leader epochs {b.part.log.epochs.entries} are "
+                          f"not the leader's {leader.part.log.epochs.entries}")
         logs = {b.id: self._contents(b) for b in self.brokers.values()}
         final = logs[self._state()["leader"]]
         for b, contents in logs.items():

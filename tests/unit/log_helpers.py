@@ -62,6 +62,6 @@ def read_all(log: PartitionLog, start: int) -> dict[int, tuple]:
     return out
 
 
-def open_log(directory, clock, **overrides) -> PartitionLog:
+def open_log(directory, clock, disk=None, **overrides) -> PartitionLog:
     config = LogConfig(**{"segment_bytes": 4096, "index_interval_bytes": 512, **overrides})
-    return PartitionLog(directory, config, clock)
+    return PartitionLog(directory, config, clock, disk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from launcher.chaos_report import render
 from launcher.checker import check
 
 pytestmark = pytest.mark.unit
@@ -181,6 +182,19 @@ def test_a_write_acknowledged_at_one_offset_and_stored_at_another():
     assert verdict.anomaly("acked_offset_mismatch").examples[0]["value"] == moved
 
 
+def test_an_acknowledgement_without_an_offset_is_checked_for_loss_only():
+    """librdkafka acknowledges some idempotent writes without their offset (a retried
+    batch a later one proved written): such a write must still be read back, but there
+    is no offset to compare."""
+    s = clean_story()
+    s.send("p0", 12, partition=1)
+    s.events[-1]["offset"] = None
+    assert check(s.final()).valid
+    s.send("p0", 13, partition=1, store=False)
+    s.events[-1]["offset"] = None
+    assert names(check(s.final())) == ["lost"]
+
+
 def test_a_crashed_client_or_short_final_read_never_passes():
     s = clean_story()
     s.at("workload_error", client="producer-1", error="RuntimeError('boom')")
@@ -194,3 +208,33 @@ def test_evidence_is_capped_but_counted():
         s.send("p1", seq, partition=1, store=False)
     lost = check(s.final()).anomaly("lost")
     assert lost.count == 20 and len(lost.examples) == 5
+
+
+def test_a_cluster_not_whole_after_healing_is_not_valid_and_names_the_partitions():
+    """Nothing lost, but a follower of an idle partition never rejoined and a broker
+    never came back: the run is not valid, and the verdict says where."""
+    s = clean_story()
+    s.at("final_isr", partitions=18, topics=["chaos", "chaos-idle"], brokers_not_back=[],
+         not_whole=[])
+    assert check(s.final()).valid
+    assert check(s.events).figures["final_isr"] == [{"partitions": 18, "not_whole": 0}]
+    s = clean_story()
+    stuck = {"topic": "chaos-idle", "partition": 4, "leader": 2, "replicas": [2, 3, 1],
+             "isr": [2, 1]}
+    s.at("final_isr", partitions=18, topics=["chaos", "chaos-idle"], brokers_not_back=[3],
+         not_whole=[stuck])
+    verdict = check(s.final())
+    assert names(verdict) == ["isr_not_whole", "broker_not_back"]
+    assert verdict.anomaly("isr_not_whole").examples == [stuck]
+    assert verdict.anomaly("broker_not_back").examples == [{"broker": 3}]
+    assert verdict.figures["final_isr"] == [{"partitions": 18, "not_whole": 1}]
+    report = render(verdict, 1, {}, None, s.events)
+    assert "in sync after healing: 17 of 18 partitions" in report
+    assert "  not whole: chaos-idle-4\n" in report and "verdict: INVALID" in report
+
+
+def test_an_interrupted_run_is_unfinished_not_thousands_of_losses():
+    s = clean_story()  # no final read: the run was stopped before it
+    verdict = check(s.events)
+    assert names(verdict) == ["unfinished"]
+    assert not verdict.valid

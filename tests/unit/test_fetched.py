@@ -5,7 +5,7 @@ import pytest
 
 from mini_kafka import records
 from mini_kafka.client import Consumer
-from mini_kafka.client.fetched import decode_fetched
+from mini_kafka.client.fetched import UndecodableBatchError, decode_fetched
 from mini_kafka.client.types import ConsumerRecord, TopicPartition
 
 
@@ -83,5 +83,42 @@ def test_poll_hands_out_each_record_once_in_order_within_max_records():
         second = consumer.poll(max_records=10)
         assert {k: values(v) for k, v in second.items()} == {tp: [b"c", b"d"], other: [b"z"]}
         assert consumer._positions == {tp: 4, other: 1} and consumer._buffered == []
+    finally:
+        consumer.close()
+
+
+def test_an_undecodable_batch_names_its_offsets_so_a_reader_can_step_past_it():
+    from tests.compressed_batches import GZIP, gzip_batch
+
+    data = batch(0, [b"a"]) + gzip_batch([(None, b"z", 1, None)] * 3, base_offset=1)
+    try:
+        decoded, _ = decode_fetched("t", 0, data, 0, [])
+    except UndecodableBatchError as e:  # a build without decompression
+        assert (e.base_offset, e.next_offset, e.compression) == (1, 4, GZIP)
+        assert "batch at offsets 1..3: compression type 1" in str(e)
+    else:  # a build that decompresses: all of it reads
+        assert values(decoded) == [b"a", b"z", b"z", b"z"]
+    corrupt = bytearray(batch(5, [b"x", b"y"]))
+    corrupt[-1] ^= 0xFF
+    with pytest.raises(UndecodableBatchError, match="batch at offsets 5..6: CRC") as info:
+        decode_fetched("t", 0, bytes(corrupt), 5, [])
+    assert info.value.next_offset == 7
+
+
+def test_the_consumer_reports_an_unreadable_batch_with_where_to_seek_past_it():
+    from mini_kafka.client import CorruptRecordBatchError
+
+    tp = TopicPartition("t", 0)
+    corrupt = bytearray(batch(5, [b"x", b"y"]))
+    corrupt[-1] ^= 0xFF
+    consumer = Consumer(bootstrap_servers="127.0.0.1:1")  # never connects
+    try:
+        consumer._positions = {tp: 5}
+        with pytest.raises(CorruptRecordBatchError) as info:
+            consumer._decode(tp, bytes(corrupt), [])
+        assert info.value.error.name == "CORRUPT_MESSAGE"
+        assert (info.value.partition, info.value.next_offset) == (tp, 7)
+        assert str(info.value).startswith("CORRUPT_MESSAGE")
+        assert "t-0: batch at offsets 5..6: CRC mismatch" in str(info.value)
     finally:
         consumer.close()

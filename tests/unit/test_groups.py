@@ -69,7 +69,8 @@ def test_first_member_forms_a_group_and_leads_it():
     assert answer["leader"] == answer["member_id"] and len(answer["members"]) == 1
     assert h.state == COMPLETING
     h.sync("sa", answer["member_id"], 1, {answer["member_id"]: b"all"})
-    assert h.answers["sa"] == {"error": "NONE", "assignment": b"all"} and h.state == STABLE
+    assert h.answers["sa"] == {"error": "NONE", "assignment": b"all", "protocol": "range",
+                              "protocol_type": "consumer"} and h.state == STABLE
 
 
 def test_a_newcomer_triggers_a_rebalance_that_waits_for_everyone():
@@ -261,3 +262,25 @@ def test_unloading_tells_waiting_members_to_find_the_new_coordinator():
     h._collect()
     assert h.answers["b"]["error"] == "NOT_COORDINATOR"
     assert "g" not in h.gc.groups
+
+
+def test_timers_run_only_while_a_group_has_members_or_a_rebalance():
+    """What lets the broker's tick loop sleep while no group has anyone in it."""
+    h = Harness(delay_ms=300)
+    assert not h.gc.has_timers()
+    h.gc.committed("g")  # reading offsets of an unknown group starts nothing
+    assert not h.gc.has_timers()
+    h.join("a")  # waits out the initial rebalance delay
+    assert h.state == PREPARING and h.gc.has_timers()
+    h.tick(300)
+    a = h.answers["a"]["member_id"]
+    h.sync("sa", a, 1, {a: b"x"})
+    assert h.state == STABLE and h.gc.has_timers()  # its session runs
+    live = h.gc.snapshot("g")
+    h.tick(SESSION + 1)  # it falls silent and is removed
+    assert h.state == EMPTY and not h.gc.has_timers()
+    restored = GroupCoordinatorState()
+    restored.restore("g", h.gc.snapshot("g"), 0)  # an empty group, restored: still idle
+    assert not restored.has_timers()
+    restored.restore("g", live, 0)  # a new coordinator takes over a live group
+    assert restored.has_timers()

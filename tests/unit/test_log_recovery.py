@@ -1,4 +1,6 @@
-"""Crash recovery: reopening a damaged log yields exactly its valid prefix."""
+"""Recovery: reopening a damaged log yields exactly its valid prefix and says what it
+lost, after a crash or a clean shutdown alike; segments below the recovery point are
+checked as they are read instead."""
 
 import os
 
@@ -74,34 +76,114 @@ def _rolled_log(tmp_path, clock):
     return log
 
 
+def _flip(path, position):
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def test_later_segments_go_when_an_earlier_unflushed_one_is_cut(tmp_path):
     clock = ManualClock()
     log = _rolled_log(tmp_path, clock)
     bases = [s.base_offset for s in log.segments]
     assert len(bases) > 3
+    os.close(log.active._fd)  # a crash
     (tmp_path / "recovery-point").write_text("0")  # pretend nothing was ever flushed
-    victim = tmp_path / f"{bases[1]:020d}.log"
-    data = bytearray(victim.read_bytes())
-    data[-5] ^= 0xFF
-    victim.write_bytes(bytes(data))
+    _flip(tmp_path / f"{bases[1]:020d}.log", -5)
     reopened = open_log(tmp_path, clock, segment_bytes=400)
     assert [s.base_offset for s in reopened.segments] == bases[:2]
     assert reopened.log_end_offset < bases[2]
+    assert f"segment {bases[1]} was cut" in reopened.damage
+    assert f"{len(bases) - 2} later segment(s) deleted" in reopened.damage
 
 
-def test_corruption_below_the_recovery_point_is_reported_loudly(tmp_path):
+@pytest.mark.parametrize("damage", ["flip", "torn", "garbage", "zeros"])
+def test_damage_after_a_clean_shutdown_is_cut_at_the_next_open(tmp_path, damage):
+    clock = ManualClock()
+    log, model = _log_with_batches(tmp_path, clock, count=40)
+    last_start = log.active.position_of(model.batches[-1][0])
+    assert len(log.segments) > 1, "older segments are trusted; the active one is checked"
+    log.close()
+    assert (tmp_path / ".clean-shutdown").exists()
+    path = log.active.path
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[last_start + 40] ^= 0x01
+    elif damage == "torn":
+        del data[last_start + 30:]
+    else:
+        data += os.urandom(100) if damage == "garbage" else bytes(200)
+    path.write_bytes(bytes(data))
+    reopened = open_log(tmp_path, clock)
+    kept_end = model.end if damage in ("garbage", "zeros") else model.batches[-1][0]
+    assert reopened.log_end_offset == kept_end
+    assert read_all(reopened, 0) == {o: r for o, r in model.records.items() if o < kept_end}
+    # Junk past the last batch costs no record, but could have been one: still damage.
+    assert "was cut" in reopened.damage
+    append(reopened, Model(end=kept_end), [(b"new", b"after", clock.wall_ms(), None)], 1)
+    reopened.close()
+    again = open_log(tmp_path, clock)
+    assert not again.damage and again.log_end_offset == kept_end + 1
+
+
+def test_junk_past_the_end_of_an_older_segment_loses_nothing(tmp_path):
+    clock = ManualClock()
+    log = _rolled_log(tmp_path, clock)
+    end, count = log.log_end_offset, len(log.segments)
+    log.close()
+    with open(_segment_file(tmp_path), "ab") as f:
+        f.write(os.urandom(50))
+    reopened = open_log(tmp_path, clock, segment_bytes=400)
+    assert (reopened.log_end_offset, len(reopened.segments)) == (end, count)
+    assert not reopened.damage
+
+
+def test_a_batch_larger_than_the_check_chunk_is_checked_whole(tmp_path):
+    clock = ManualClock()
+    log = open_log(tmp_path, clock, segment_bytes=8 * 1024 * 1024)
+    big = [(b"k", os.urandom(300_000), clock.wall_ms(), None)] * 5  # 1.5 MB
+    append(log, Model(), big, 0)
+    log.close()
+    assert not open_log(tmp_path, clock, segment_bytes=8 * 1024 * 1024).damage
+    _flip(_segment_file(tmp_path), 1_400_000)
+    damaged = open_log(tmp_path, clock, segment_bytes=8 * 1024 * 1024)
+    assert damaged.log_end_offset == 0 and damaged.damage
+
+
+def test_segments_below_the_recovery_point_are_trusted_at_open_and_checked_when_read(
+        tmp_path):
+    clock = ManualClock()
+    log = _rolled_log(tmp_path, clock)
+    assert all(s.verified for s in log.segments), "written and checked by this process"
+    log.close()
+    log = open_log(tmp_path, clock, segment_bytes=400)
+    assert log.recovery_point == log.log_end_offset  # all of it checked or trusted
+    assert [s.verified for s in log.segments] == [False] * (len(log.segments) - 1) + [True]
+    assert read_all(log, 0), "clean data reads as always"
+    log.close()
+    _flip(_segment_file(tmp_path), 70)  # the oldest segment goes bad on disk
+    log = open_log(tmp_path, clock, segment_bytes=400)
+    assert not log.damage, "not read at open"
+    with pytest.raises(CorruptSegmentError, match="CRC mismatch"):
+        log.read(0, 4096)
+    assert log.recovery_point == 0
+    log.roll()
+    assert log.recovery_point == 0, "a roll does not trust the corrupt segment again"
+    log.close()
+    reopened = open_log(tmp_path, clock, segment_bytes=400)
+    assert reopened.log_end_offset == 0 and "segment 0 was cut" in reopened.damage
+
+
+def test_a_stale_index_over_corrupt_data_is_cut_not_fatal(tmp_path):
     clock = ManualClock()
     log = _rolled_log(tmp_path, clock)
     old = log.segments[0]
-    assert log.recovery_point > old.next_offset
     log.close()
-    (tmp_path / ".clean-shutdown").unlink()
+    open_log(tmp_path, clock, segment_bytes=400).close()  # segment 0 is now trusted
     (tmp_path / f"{0:020d}.index").unlink()  # forces a full, strict validation
-    data = bytearray(old.path.read_bytes())
-    data[70] ^= 0xFF
-    old.path.write_bytes(bytes(data))
-    with pytest.raises(CorruptSegmentError, match="CRC mismatch"):
-        open_log(tmp_path, clock, segment_bytes=400)
+    _flip(old.path, 70)
+    reopened = open_log(tmp_path, clock, segment_bytes=400)
+    assert reopened.log_end_offset == 0 and "segment 0 was cut" in reopened.damage
 
 
 def test_clean_shutdown_marker_is_written_and_consumed(tmp_path):

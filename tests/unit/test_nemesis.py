@@ -29,7 +29,7 @@ def test_faults_never_overlap_and_are_healed_before_the_end(seed):
     assert faults[-1].at_s + faults[-1].hold_s <= SETTINGS.duration_s
     assert [f.id for f in faults] == list(range(1, len(faults) + 1))
     for f in faults:
-        pool = COORDINATORS if f.kind == "kill-coordinator" else BROKERS
+        pool = {"kill-coordinator": COORDINATORS, "down-up": ["cluster"]}.get(f.kind, BROKERS)
         assert f.target in pool and 1.5 <= f.hold_s <= 4.5
 
 
@@ -38,7 +38,9 @@ def test_only_the_asked_kinds_and_a_long_run_uses_them_all():
     assert {f.kind for f in faults} == {"pause"}
     every = plan(1, NemesisSettings(600, 1, 2, FAULT_KINDS), BROKERS, COORDINATORS)
     assert {f.kind for f in every} == set(FAULT_KINDS)
-    assert {f.target for f in every if f.kind == "kill"} == set(BROKERS)
+    for kind in ("kill", "restart"):
+        assert {f.target for f in every if f.kind == kind} == set(BROKERS)
+    assert {f.target for f in every if f.kind == "down-up"} == {"cluster"}
 
 
 @pytest.mark.parametrize("settings, coordinators, message", [

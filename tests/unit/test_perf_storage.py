@@ -7,7 +7,8 @@ from mini_kafka.perf import storage
 def test_storage_benchmark_measures_every_figure_against_its_baseline():
     figures = {f.name: f for f in storage.run(num_records=3200, batch_records=160, repeats=1)}
     assert set(figures) == {"encode", "decode (CRC checked)", "log append",
-                            "log read (1 MiB fetches)"}
+                            "log read (1 MiB fetches)", "log open (validating)",
+                            "log read after reopen"}
     assert all(f.value > 0 for f in figures.values())
     assert figures["log append"].baseline > 0 and figures["log read (1 MiB fetches)"].baseline
     table = storage.format_figures(list(figures.values()))

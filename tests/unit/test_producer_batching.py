@@ -10,7 +10,7 @@ import pytest
 
 from mini_kafka.client import Producer
 from mini_kafka.client.batch import Batch
-from mini_kafka.client.producer import requests_within
+from mini_kafka.client.sender import requests_within
 from mini_kafka.errors import KafkaError
 
 pytestmark = pytest.mark.unit
@@ -25,7 +25,7 @@ def producer():
     p._runtime.run(_stop(p))
     p._view.topics["t"] = [object()] * 3  # three partitions, known without a broker
     yield p
-    p._runtime.close(p._view.close)
+    p.close(0)
 
 
 async def _stop(p):
@@ -44,7 +44,7 @@ def test_keyless_records_fill_a_batch_on_one_partition_then_move_on(producer):
 
 
 def test_a_batch_behind_one_in_flight_grows_up_to_max_request_size(producer):
-    producer._in_flight.add(("t", 0))
+    producer._in_flight[("t", 0)] = Batch("t", 0, created_s=0.0)
     for _ in range(70):
         producer.send("t", RECORD, partition=0)
     assert batch_sizes(producer, 0) == [50, 20]  # 5000-byte cap, not 1000

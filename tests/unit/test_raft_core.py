@@ -209,3 +209,77 @@ def test_messages_round_trip_through_the_wire_form():
         Msg.from_wire({"type": "bogus", "src": 1, "dst": 2, "term": 1})
     with pytest.raises(ValueError, match="unknown raft message field"):
         Msg.from_wire({"type": APPEND, "src": 1, "dst": 2, "term": 1, "evil": 1})
+
+
+def test_followers_of_a_leader_seen_dying_elect_another_without_waiting_out_the_timeout():
+    net = Net(5)
+    old = net.elect()
+    net.blocked.add(old.id)  # killed: it sends and receives nothing from here on
+    followers = sorted((n for n in net.nodes.values() if n.id != old.id), key=lambda n: n.id)
+    assert [f.peer_lost(old.id) for f in followers] == [0, 1, 2, 3]  # turns, in voter order
+    assert all(f.leader is None for f in followers)
+    followers[0].campaign()  # the shell's first pause ends
+    net.flush()
+    assert followers[0].role == LEADER
+    assert all(f.leader == followers[0].id for f in followers[1:])
+    for later in followers[1:]:  # their turns come: a leader is known, nothing happens
+        later.campaign()
+    net.flush()
+    assert all(f.role == FOLLOWER for f in followers[1:]) and net.leader() is followers[0]
+
+
+def test_followers_campaigning_together_split_the_vote_which_is_why_they_take_turns():
+    net = Net(3)
+    old = net.elect()
+    net.blocked.add(old.id)
+    followers = [n for n in net.nodes.values() if n.id != old.id]
+    for f in followers:
+        f.peer_lost(old.id)
+        f.campaign()
+    net.flush()
+    assert net.leader() is None
+
+
+def test_a_false_report_of_a_dead_leader_disrupts_nothing():
+    """One follower's connection to a live leader dropped: the leader and the other
+    follower still hear each other, so its pre-vote is refused and no term is raised."""
+    net = Net(3)
+    leader = net.elect()
+    term = leader.term
+    wrong, other = [n for n in net.nodes.values() if n.id != leader.id]
+    assert wrong.peer_lost(leader.id) is not None
+    wrong.campaign()
+    net.flush()
+    assert net.leader() is leader and leader.term == term
+    assert other.leader == leader.id
+    net.tick()  # the leader's next heartbeat brings the misled follower back
+    assert wrong.role == FOLLOWER and wrong.leader == leader.id and wrong.term == term
+
+
+def test_a_lost_peer_that_did_not_lead_us_changes_nothing():
+    net = Net(3)
+    leader = net.elect()
+    follower, other = [n for n in net.nodes.values() if n.id != leader.id]
+    assert follower.peer_lost(other.id) is None
+    assert leader.peer_lost(follower.id) is None
+    assert follower.leader == leader.id and leader.role == LEADER
+
+
+def test_a_follower_that_sees_the_death_late_hears_the_vote_its_lease_hid():
+    """The first follower to see the leader die asks before the other has seen it: the
+    other, still in its lease, ignores the request, and hears it once it sees the death
+    (else both wait out an election timeout: the candidate does not ask again sooner)."""
+    net = Net(3)
+    old = net.elect()
+    net.blocked.add(old.id)
+    early, late = sorted((n for n in net.nodes.values() if n.id != old.id), key=lambda n: n.id)
+    assert early.peer_lost(old.id) == 0
+    early.campaign()
+    net.flush()
+    assert net.leader() is None and late.leader == old.id  # hidden by the lease
+    assert late.peer_lost(old.id) == 1
+    net.flush()
+    assert net.leader() is early and late.leader == early.id
+    late.campaign()  # its own turn comes: a leader is known, nothing happens
+    net.flush()
+    assert net.leader() is early and late.role == FOLLOWER

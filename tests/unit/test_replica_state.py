@@ -121,10 +121,17 @@ def test_divergence_truncates_by_epoch_not_to_the_high_watermark(tmp_path):
     # epoch 1 ran to offset 7. Everything below 5 is shared, so the cut is at 5 — not at
     # the follower's high watermark (2), which would throw away shared, committed data.
     part = _follower_with_epochs(tmp_path / "a", [(1, 5), (2, 4)])
-    part.truncate_for_divergence(leader_epoch=1, leader_end_offset=7)
+    part.truncate_for_divergence(leader_epoch=1, leader_end_offset=7, leader_log_start=0)
     assert part.log.log_end_offset == 5
     # Same epoch on both sides, but the leader's ended earlier: cut at the leader's end.
     part = _follower_with_epochs(tmp_path / "b", [(1, 3), (3, 3), (3, 3)])
-    part.truncate_for_divergence(leader_epoch=3, leader_end_offset=6)
+    part.truncate_for_divergence(leader_epoch=3, leader_end_offset=6, leader_log_start=0)
     assert part.log.log_end_offset == 6
     assert part.log.epochs.entries == [(1, 0), (3, 3)]
+
+
+def test_a_leader_alone_in_its_isr_commits_its_log_end_at_once():
+    s = LeaderState(1, leader_epoch=2, partition_epoch=3, replicas=[1, 2, 3], isr=[1],
+                    leo=50, hw=0, now_ms=0)
+    assert s.hw == 50, "no follower fetch is needed to learn what is committed"
+    assert leader(isr=(1, 2), leo=50, hw=0).hw == 0, "with a follower, wait for its fetch"

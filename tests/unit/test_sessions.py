@@ -19,3 +19,14 @@ def test_a_new_controller_grants_everyone_a_fresh_grace_period():
     s.grant_grace({1: 10, 2: 11}, now_ms=5000)
     assert s.expired(6000) == []
     assert s.expired(6501) == [(1, 10), (2, 11)]
+
+
+def test_the_controller_can_sleep_until_the_first_session_runs_out():
+    s = BrokerSessions(1500)
+    assert s.next_expiry_ms() is None  # nothing to watch: no wake-up for sessions
+    s.heartbeat(1, 10, now_ms=0)
+    s.heartbeat(2, 11, now_ms=400)
+    due = s.next_expiry_ms()
+    assert s.expired(due - 1) == [] and s.expired(due) == [(1, 10)]
+    s.heartbeat(1, 10, now_ms=1000)
+    assert s.next_expiry_ms() == 400 + 1500 + 1

@@ -40,8 +40,9 @@ def compact(plog: PartitionLog, now_ms: int) -> CompactionStats:
         stats.records_removed += removed
         stats.bytes_before += seg.size
         cleaned_dir = plog.directory / CLEANING_DIR
-        cleaned_dir.mkdir(exist_ok=True)
-        copy = Segment.create(cleaned_dir, seg.base_offset, plog.config.index_interval_bytes)
+        plog.disk.mkdir(cleaned_dir)
+        copy = Segment.create(cleaned_dir, seg.base_offset, plog.config.index_interval_bytes,
+                              plog.disk)
         for header, data in kept_batches:
             copy.append([data], header)
         copy.flush()

@@ -10,17 +10,23 @@ File format (Kafka's): a version line "0", a count line, then "epoch offset" lin
 
 from __future__ import annotations
 
-import os
 from bisect import bisect_right
 from pathlib import Path
+
+from mini_kafka.broker.log.disk import Disk
 
 CHECKPOINT_FILE = "leader-epoch-checkpoint"
 UNDEFINED = -1
 
 
+class CorruptCheckpointError(ValueError):
+    """The checkpoint file does not parse: the log rebuilds it from its batches."""
+
+
 class LeaderEpochCache:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, disk: Disk | None = None):
         self.path = directory / CHECKPOINT_FILE
+        self.disk = disk or Disk()
         self.entries: list[tuple[int, int]] = self._read()
 
     def _read(self) -> list[tuple[int, int]]:
@@ -32,33 +38,35 @@ class LeaderEpochCache:
             version, count = int(lines[0]), int(lines[1])
             entries = [tuple(map(int, line.split())) for line in lines[2:2 + count]]
         except (ValueError, IndexError) as e:
-            raise RuntimeError(f"{self.path} is unreadable: {e}") from e
+            raise CorruptCheckpointError(f"{self.path} is unreadable: {e}") from e
         if version != 0 or len(entries) != count or any(len(e) != 2 for e in entries):
-            raise RuntimeError(f"{self.path} is malformed")
+            raise CorruptCheckpointError(f"{self.path} is malformed")
         return [(e[0], e[1]) for e in entries]
 
-    def _write(self) -> None:
-        lines = "".join(f"{e} {o}\n" for e, o in self.entries)
-        body = f"0\n{len(self.entries)}\n{lines}"
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)  # never a half-written checkpoint
+    def _set(self, entries: list[tuple[int, int]]) -> None:
+        """The file first, then memory: a write that fails (a full disk) changes neither."""
+        lines = "".join(f"{e} {o}\n" for e, o in entries)
+        self.disk.write_file(self.path, f"0\n{len(entries)}\n{lines}".encode(), fsync=True)
+        self.entries = entries
 
     @property
     def latest_epoch(self) -> int:
         return self.entries[-1][0] if self.entries else UNDEFINED
 
+    @property
+    def first_start_offset(self) -> int:
+        return self.entries[0][1] if self.entries else UNDEFINED
+
     def assign(self, epoch: int, start_offset: int) -> None:
-        """Record that `epoch` began at `start_offset` (no-op if it already has)."""
+        """Record that `epoch` began at `start_offset` (no-op if it already has). An epoch
+        that began at the same offset wrote nothing: the new one supersedes it, as in
+        Kafka, so the cache never holds two epochs starting at one offset."""
         if epoch < 0 or (self.entries and epoch <= self.entries[-1][0]):
             return
-        assert not self.entries or start_offset >= self.entries[-1][1], \
+        kept = [(e, o) for e, o in self.entries if o < start_offset]
+        assert all(o == start_offset for _, o in self.entries[len(kept):]), \
             f"epoch {epoch} starts at {start_offset}, before epoch {self.entries[-1]}"
-        self.entries.append((epoch, start_offset))
-        self._write()
+        self._set(kept + [(epoch, start_offset)])
 
     def end_offset_for(self, epoch: int, log_end_offset: int) -> tuple[int, int]:
         """(largest epoch <= `epoch`, the offset where it ended): the start offset of the
@@ -71,12 +79,16 @@ class LeaderEpochCache:
         end = self.entries[i][1] if i < len(self.entries) else log_end_offset
         return found, end
 
+    def epoch_at(self, offset: int) -> int:
+        """The leader epoch that wrote `offset` (UNDEFINED before every known epoch)."""
+        i = bisect_right([o for _, o in self.entries], offset)
+        return self.entries[i - 1][0] if i else UNDEFINED
+
     def truncate_from_end(self, end_offset: int) -> None:
         """The log now ends at `end_offset`: forget epochs that started at or after it."""
         kept = [(e, o) for e, o in self.entries if o < end_offset]
         if kept != self.entries:
-            self.entries = kept
-            self._write()
+            self._set(kept)
 
     def truncate_from_start(self, start_offset: int) -> None:
         """The log now starts at `start_offset`: the epoch in force there starts there."""
@@ -84,9 +96,7 @@ class LeaderEpochCache:
         newer = [(e, o) for e, o in self.entries if o > start_offset]
         kept = ([(older[-1][0], start_offset)] if older else []) + newer
         if kept != self.entries:
-            self.entries = kept
-            self._write()
+            self._set(kept)
 
     def clear(self) -> None:
-        self.entries = []
-        self._write()
+        self._set([])

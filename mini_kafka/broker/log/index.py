@@ -5,16 +5,23 @@
 
 Entries live in memory (arrays, searched with bisect) and are appended to the file as
 they are made. A file whose size is not a whole number of entries, or whose entries do
-not rise, is treated as stale and rebuilt from the log by the segment.
+not rise, is treated as stale and rebuilt from the log by the segment. An index is never
+worth failing an append for: if its file cannot be written (a full disk), the file is
+dropped and the index lives on in memory until the next open rebuilds it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 from array import array
 from bisect import bisect_right
 from pathlib import Path
+
+from mini_kafka.broker.log.disk import Disk
+
+log = logging.getLogger("mini_kafka.broker.log")
 
 OFFSET_ENTRY = struct.Struct(">II")
 TIME_ENTRY = struct.Struct(">qI")
@@ -27,14 +34,30 @@ class StaleIndexError(ValueError):
 class _IndexFile:
     entry: struct.Struct
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, disk: Disk):
         self.path = path
+        self.disk = disk
         self._fd: int | None = None
+        self.dropped = False  # its file could not be written: memory only until reopened
 
     def _append_bytes(self, data: bytes) -> None:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.write(self._fd, data)
+        if self.dropped:
+            return
+        try:
+            if self._fd is None:
+                self.disk.check(self.path)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            if self.disk.write(self._fd, data, self.path) != len(data):
+                raise OSError(f"short write to {self.path.name}")
+        except OSError as e:
+            self._drop(e)
+
+    def _drop(self, error: OSError) -> None:
+        log.warning("%s: cannot be written (%s); dropped, to be rebuilt from the log",
+                    self.path.name, error)
+        self.dropped = True
+        self.close()
+        self.path.unlink(missing_ok=True)
 
     def _read_entries(self) -> list[tuple]:
         try:
@@ -47,9 +70,12 @@ class _IndexFile:
 
     def _rewrite(self, data: bytes) -> None:
         self.close()
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, self.path)
+        if self.dropped:
+            return
+        try:
+            self.disk.write_file(self.path, data)
+        except OSError as e:
+            self._drop(e)
 
     def flush(self) -> None:
         if self._fd is not None:
@@ -68,8 +94,8 @@ class _IndexFile:
 class OffsetIndex(_IndexFile):
     entry = OFFSET_ENTRY
 
-    def __init__(self, path: Path):
-        super().__init__(path)
+    def __init__(self, path: Path, disk: Disk):
+        super().__init__(path, disk)
         self.relative_offsets = array("I")
         self.positions = array("I")
 
@@ -114,8 +140,8 @@ class OffsetIndex(_IndexFile):
 class TimeIndex(_IndexFile):
     entry = TIME_ENTRY
 
-    def __init__(self, path: Path):
-        super().__init__(path)
+    def __init__(self, path: Path, disk: Disk):
+        super().__init__(path, disk)
         self.timestamps: list[int] = []
         self.relative_offsets = array("I")
 

@@ -6,9 +6,19 @@ rewritten in place: the only ways data leaves the log are truncation of a diverg
 retention of whole old segments, and compaction (which copies a segment and swaps it).
 
 Durability follows Kafka: no fsync per append (replication is the durability); a segment
-is flushed when it is rolled, and the flushed prefix is the recovery point. After an
-unclean shutdown, segments from the recovery point on are re-validated by CRC and cut at
-the first bad batch; corruption below the recovery point is an error, not a truncation.
+is flushed when it is rolled, and the end of the flushed segments is the recovery point.
+
+What was written is checked before it is trusted again, clean shutdown or not: at every
+open, each segment past the recovery point (the active one, at least) is re-validated by
+CRC and cut at the first bad batch, later segments going with it; `damage` then says
+what was lost, so the replica fetches it again from the leader and must not lead on a
+log it no longer wholly has. Older segments are opened without reading them, which keeps
+a start short however much data there is, and their batches are CRC-checked as they are
+served instead; one that fails lowers the recovery point (CorruptSegmentError), so the
+next open validates and cuts it.
+
+Every write goes through a Disk (disk.py): its OSError (a full disk, real or injected)
+leaves the log as it was before the write that failed.
 """
 
 from __future__ import annotations
@@ -20,10 +30,11 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
-from mini_kafka import records
-from mini_kafka.broker.log.epochs import LeaderEpochCache
+from mini_kafka import compression, records
+from mini_kafka.broker.log.disk import Disk
+from mini_kafka.broker.log.epochs import CHECKPOINT_FILE, CorruptCheckpointError, LeaderEpochCache
 from mini_kafka.broker.log.retention import SegmentFacts, segments_to_delete
-from mini_kafka.broker.log.segment import Segment, segment_name
+from mini_kafka.broker.log.segment import CorruptSegmentError, Segment, segment_name
 from mini_kafka.errors import KafkaError
 from mini_kafka.records import BatchHeader, CorruptRecordError
 
@@ -47,20 +58,29 @@ class LogConfig:
 
 
 class PartitionLog:
-    def __init__(self, directory: Path, config: LogConfig, clock):
+    def __init__(self, directory: Path, config: LogConfig, clock, disk: Disk | None = None):
         self.directory = Path(directory)
         self.config = config
         self.clock = clock
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.disk = disk or Disk()
+        self.disk.mkdir(self.directory)
         shutil.rmtree(self.directory / CLEANING_DIR, ignore_errors=True)  # an interrupted clean
         marker = self.directory / CLEAN_SHUTDOWN_FILE
         self.was_clean_shutdown = marker.exists()
         marker.unlink(missing_ok=True)  # from now on, a crash is an unclean shutdown
+        self.damage: str | None = None  # what opening had to cut, if anything
         self.recovery_point = self._read_recovery_point()
-        self.segments: list[Segment] = self._open_segments()
-        self.epochs = LeaderEpochCache(self.directory)
-        self.epochs.truncate_from_end(self.log_end_offset)
-        self.epochs.truncate_from_start(self.log_start_offset)
+        self._corrupt_from: int | None = None  # a segment found corrupt: not trusted again
+        self.segments: list[Segment] = []
+        try:
+            self.segments = self._open_segments()
+            self.epochs = self._open_epochs()
+            self.epochs.truncate_from_end(self.log_end_offset)
+            self.epochs.truncate_from_start(self.log_start_offset)
+            self._write_recovery_point(self.log_end_offset)
+        except BaseException:
+            self._close_files()
+            raise
 
     # -- opening and recovery -----------------------------------------------------------
 
@@ -71,10 +91,21 @@ class PartitionLog:
             return 0
 
     def _write_recovery_point(self, offset: int) -> None:
+        if self._corrupt_from is not None:
+            offset = min(offset, self._corrupt_from)
+        self.disk.write_file(self.directory / RECOVERY_POINT_FILE, str(offset).encode())
         self.recovery_point = offset
-        tmp = self.directory / (RECOVERY_POINT_FILE + ".tmp")
-        tmp.write_text(str(offset))
-        os.replace(tmp, self.directory / RECOVERY_POINT_FILE)
+
+    def _open_epochs(self) -> LeaderEpochCache:
+        try:
+            return LeaderEpochCache(self.directory, self.disk)
+        except CorruptCheckpointError as e:
+            log.warning("%s; rebuilding it from the batches' leader epochs", e)
+        (self.directory / CHECKPOINT_FILE).unlink()
+        epochs = LeaderEpochCache(self.directory, self.disk)
+        for header in self.headers():
+            epochs.assign(header.partition_leader_epoch, header.base_offset)
+        return epochs
 
     def _open_segments(self) -> list[Segment]:
         bases = sorted(int(p.stem) for p in self.directory.glob("*.log") if p.stem.isdigit())
@@ -82,21 +113,29 @@ class PartitionLog:
         segments: list[Segment] = []
         for i, base in enumerate(bases):
             next_base = bases[i + 1] if i + 1 < len(bases) else None
-            trusted = self.was_clean_shutdown or (
-                next_base is not None and next_base <= self.recovery_point)
-            if trusted:
-                segments.append(Segment.open_trusted(self.directory, base, interval))
-                continue
-            seg, cut = Segment.recover(self.directory, base, interval)
+            if next_base is not None and next_base <= self.recovery_point:
+                try:
+                    segments.append(Segment.open_trusted(self.directory, base, interval,
+                                                         self.disk))
+                    continue
+                except CorruptSegmentError as e:
+                    log.error("%s: %s; validating it", self.directory.name, e)
+            # A clean shutdown left trustworthy indexes: check the batches only.
+            opener = Segment.open_checked if self.was_clean_shutdown else Segment.recover
+            seg, cut = opener(self.directory, base, interval, self.disk)
             segments.append(seg)
+            if cut and seg.next_offset == next_base:
+                continue  # only junk past its last batch: no offset is lost
             if cut:
-                for later in bases[i + 1:]:
-                    log.warning("%s: deleting segment %d after the truncation point",
-                                self.directory.name, later)
-                    Segment(self.directory, later, interval).delete()
+                later = bases[i + 1:]
+                for other in later:
+                    Segment(self.directory, other, interval, self.disk).delete()
+                self.damage = (f"segment {base} was cut at offset {seg.next_offset} "
+                               f"({cut} byte(s)) and {len(later)} later segment(s) deleted")
+                log.error("%s: corrupt or torn data: %s", self.directory.name, self.damage)
                 break
         if not segments:
-            segments.append(Segment.create(self.directory, 0, interval))
+            segments.append(Segment.create(self.directory, 0, interval, self.disk))
         return segments
 
     # -- offsets ------------------------------------------------------------------------
@@ -125,14 +164,16 @@ class PartitionLog:
         header = records.validate_batch(batch)
         if header.size != len(batch):
             raise CorruptRecordError(f"{len(batch) - header.size} byte(s) after the batch")
-        if header.compression:
-            raise CorruptRecordError(f"compression type {header.compression} not supported")
+        if header.compression not in compression.NAMES:
+            raise CorruptRecordError(f"unknown compression codec {header.compression}")
         base = self.log_end_offset
         stamped = header._replace(base_offset=base, partition_leader_epoch=leader_epoch)
         self._maybe_roll(stamped)
+        # The epoch first: if the batch then fails to go down, an epoch that begins at the
+        # log end is what any new leader holds; a batch with no epoch would be worse.
+        self.epochs.assign(leader_epoch, base)
         self.active.append([records.stamp_prefix(header, base, leader_epoch),
                             memoryview(batch)[records.PREFIX_BYTES:]], stamped)
-        self.epochs.assign(leader_epoch, base)
         return stamped
 
     def append_as_follower(self, data) -> list[BatchHeader]:
@@ -147,8 +188,8 @@ class PartitionLog:
                     f"batch at offset {header.base_offset} does not follow log end offset "
                     f"{self.log_end_offset}")
             self._maybe_roll(header)
-            self.active.append([view[pos:pos + header.size]], header)
             self.epochs.assign(header.partition_leader_epoch, header.base_offset)
+            self.active.append([view[pos:pos + header.size]], header)
             appended.append(header)
             end = pos + header.size
         if end != len(data):
@@ -168,12 +209,12 @@ class PartitionLog:
             self.roll()
 
     def roll(self) -> None:
-        """Close the active segment (flushed: it becomes the recovery point) and start a
-        new one at the log end."""
+        """Close the active segment (flushed: it becomes the recovery point; its batches
+        were checked as they were appended) and start a new one at the log end."""
         self.active.flush()
         self._write_recovery_point(self.log_end_offset)
         self.segments.append(Segment.create(self.directory, self.log_end_offset,
-                                            self.config.index_interval_bytes))
+                                            self.config.index_interval_bytes, self.disk))
 
     # -- reading ------------------------------------------------------------------------
 
@@ -191,10 +232,32 @@ class PartitionLog:
             return b""
         i = bisect_right([s.base_offset for s in self.segments], offset) - 1
         for seg in self.segments[i:]:
-            position = seg.position_of(offset)
-            if position is not None:
-                return seg.read(position, max_bytes, upto_offset)
+            try:
+                position = seg.position_of(offset)
+                if position is None:
+                    continue
+                data = seg.read(position, max_bytes, upto_offset)
+                if not seg.verified:
+                    for pos, _ in records.iter_headers(data):
+                        records.validate_batch(data, pos)
+            except CorruptRecordError as e:
+                self._distrust(seg, e)
+            return data
         return b""
+
+    def _distrust(self, seg: Segment, error: CorruptRecordError):
+        """A segment trusted at open turned out corrupt: the next open must validate it
+        (and cut it) instead of trusting it again."""
+        if self._corrupt_from is None or seg.base_offset < self._corrupt_from:
+            self._corrupt_from = seg.base_offset
+        if self.recovery_point > seg.base_offset:
+            try:
+                self._write_recovery_point(seg.base_offset)
+            except OSError as e:
+                log.error("%s: cannot record that segment %d needs validation: %s",
+                          self.directory.name, seg.base_offset, e)
+        raise CorruptSegmentError(f"{self.directory.name}: segment {seg.base_offset}: "
+                                  f"{error}")
 
     def offset_for_timestamp(self, timestamp: int) -> int | None:
         """The earliest offset whose record timestamp is >= `timestamp`; None if none."""
@@ -205,11 +268,30 @@ class PartitionLog:
                     return found
         return None
 
+    def offset_of_max_timestamp(self, upto_offset: int) -> tuple[int, int]:
+        """(offset, timestamp) of the record with the largest timestamp below
+        `upto_offset` (ListOffsets' MAX_TIMESTAMP, KIP-734); (-1, -1) if none."""
+        best = (-1, -1)  # (timestamp, offset)
+        for seg in self.segments:
+            if seg.base_offset >= upto_offset or seg.max_timestamp <= best[0]:
+                continue
+            for pos, header in seg.headers():
+                if header.base_offset >= upto_offset:
+                    break
+                if header.max_timestamp > best[0]:
+                    for record in records.decode_batch(seg.read(pos, header.size, None),
+                                                       verify_crc=False)[1]:
+                        if record.offset < upto_offset and record.timestamp > best[0]:
+                            best = (record.timestamp, record.offset)
+        return best[1], best[0]
+
     def headers(self):
         """Every batch header, oldest first (rebuilding producer state on open)."""
         for seg in self.segments:
-            for _, header in seg.headers():
-                yield header
+            try:
+                yield from (header for _, header in seg.headers())
+            except CorruptRecordError as e:
+                self._distrust(seg, e)
 
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
         return self.epochs.end_offset_for(epoch, self.log_end_offset)
@@ -220,6 +302,11 @@ class PartitionLog:
         """Remove everything at or past `offset` (a straddling batch goes whole): for a
         follower whose tail diverged from the leader's."""
         if offset >= self.log_end_offset:
+            # No record to cut, but an epoch this replica began as leader and never wrote
+            # in starts at the log end: it is not common with the leader that asked for
+            # this cut. Kept, the next fetch names it again and diverges again, forever
+            # (Kafka's fix for the same loop).
+            self.epochs.truncate_from_end(self.log_end_offset)
             return
         if offset <= self.log_start_offset:
             self.truncate_fully_and_start_at(offset)
@@ -228,6 +315,8 @@ class PartitionLog:
             self.segments.pop().delete()
         self.active.truncate_to(offset)
         self.epochs.truncate_from_end(self.log_end_offset)
+        if self._corrupt_from is not None and self._corrupt_from >= self.log_end_offset:
+            self._corrupt_from = None  # that segment is gone
         if self.recovery_point > self.log_end_offset:
             self._write_recovery_point(self.log_end_offset)
         log.info("%s truncated to offset %d", self.directory.name, self.log_end_offset)
@@ -238,7 +327,8 @@ class PartitionLog:
         for seg in self.segments:
             seg.delete()
         self.segments = [Segment.create(self.directory, offset,
-                                        self.config.index_interval_bytes)]
+                                        self.config.index_interval_bytes, self.disk)]
+        self._corrupt_from = None
         self.epochs.clear()
         self._write_recovery_point(offset)
 
@@ -268,7 +358,7 @@ class PartitionLog:
         for suffix in (".log", ".index", ".timeindex"):
             os.replace(cleaned_dir / f"{stem}{suffix}", self.directory / f"{stem}{suffix}")
         seg = Segment.open_trusted(self.directory, old.base_offset,
-                                   self.config.index_interval_bytes)
+                                   self.config.index_interval_bytes, self.disk)
         self.segments[i] = seg
         return seg
 
@@ -276,17 +366,25 @@ class PartitionLog:
 
     def flush(self) -> None:
         self.active.flush()
-        self._write_recovery_point(self.log_end_offset)
 
     def close(self) -> None:
-        """Clean shutdown: flush, close, and leave the marker that lets the next open skip
-        recovery."""
-        self.flush()
+        """Clean shutdown: flush, close, and leave the marker that lets the next open
+        trust the producer state saved with it. Closes the files even if a write fails."""
+        try:
+            self.flush()
+        finally:
+            self._close_files()
+        self.disk.touch(self.directory / CLEAN_SHUTDOWN_FILE)
+
+    def close_unclean(self) -> None:
+        """Let go of the files as a crash would (a storage error took the replica
+        offline): no flush, no marker, so the next open treats it as a crash."""
+        self._close_files()
+
+    def _close_files(self) -> None:
         for seg in self.segments:
             seg.close()
-        (self.directory / CLEAN_SHUTDOWN_FILE).touch()
 
     def delete(self) -> None:
-        for seg in self.segments:
-            seg.close()
+        self._close_files()
         shutil.rmtree(self.directory, ignore_errors=True)

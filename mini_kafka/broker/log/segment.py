@@ -2,22 +2,32 @@
 
 Batches are appended whole, with one write each; reads are positional (pread) so readers
 never disturb the writer. The segment knows its next offset, size and largest timestamp;
-`recover` re-validates every batch by CRC and cuts the file at the first bad one.
+`recover` re-validates every batch by CRC and cuts the file at the first bad one. A
+segment is `verified` when every batch in it was CRC-checked by this process (written
+by it, or validated when opened); the log checks what it serves from the others.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import struct
 from pathlib import Path
 
+from crc32c import crc32c
+
 from mini_kafka import records
+from mini_kafka.broker.log.disk import Disk
 from mini_kafka.broker.log.index import OffsetIndex, StaleIndexError, TimeIndex
 from mini_kafka.records import BatchHeader, CorruptRecordError
 
 log = logging.getLogger("mini_kafka.broker.log")
 
 READ_CHUNK_BYTES = 64 * 1024
+CHECK_CHUNK_BYTES = 1024 * 1024
+# batchLength at 8, magic at 16, crc at 17: all a CRC pass needs of a header.
+_LENGTH_MAGIC_CRC = struct.Struct(">ixxxxbI")
 
 
 def segment_name(base_offset: int) -> str:
@@ -29,14 +39,17 @@ class CorruptSegmentError(RuntimeError):
 
 
 class Segment:
-    def __init__(self, directory: Path, base_offset: int, index_interval_bytes: int):
+    def __init__(self, directory: Path, base_offset: int, index_interval_bytes: int,
+                 disk: Disk):
         self.directory = directory
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
+        self.disk = disk
+        self.verified = True  # cleared by open_trusted
         stem = directory / segment_name(base_offset)
         self.path = stem.with_suffix(".log")
-        self.index = OffsetIndex(stem.with_suffix(".index"))
-        self.time_index = TimeIndex(stem.with_suffix(".timeindex"))
+        self.index = OffsetIndex(stem.with_suffix(".index"), disk)
+        self.time_index = TimeIndex(stem.with_suffix(".timeindex"), disk)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         self.size = os.fstat(self._fd).st_size
         self.next_offset = base_offset
@@ -47,18 +60,23 @@ class Segment:
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, directory: Path, base_offset: int, index_interval_bytes: int) -> Segment:
-        seg = cls(directory, base_offset, index_interval_bytes)
+    def create(cls, directory: Path, base_offset: int, index_interval_bytes: int,
+               disk: Disk) -> Segment:
+        disk.check(directory / f"{segment_name(base_offset)}.log")
+        seg = cls(directory, base_offset, index_interval_bytes, disk)
         assert seg.size == 0, f"{seg.path} already exists"
         seg.index.reset()
         seg.time_index.reset()
         return seg
 
     @classmethod
-    def open_trusted(cls, directory: Path, base_offset: int, index_interval_bytes: int) -> Segment:
-        """Open a segment written before a clean shutdown (or below the recovery point):
-        trust its indexes, scan only the tail past the last index entry."""
-        seg = cls(directory, base_offset, index_interval_bytes)
+    def open_trusted(cls, directory: Path, base_offset: int, index_interval_bytes: int,
+                     disk: Disk) -> Segment:
+        """Open a segment validated at an earlier start: trust its indexes, scan only the
+        tail past the last index entry. Raises CorruptSegmentError if what it reads
+        does not hold together."""
+        seg = cls(directory, base_offset, index_interval_bytes, disk)
+        seg.verified = False
         try:
             seg.index.load()
             seg.time_index.load()
@@ -67,6 +85,7 @@ class Segment:
         except StaleIndexError as e:
             log.warning("%s: %s; rebuilding it", seg.path.name, e)
             seg._rebuild(strict=True)
+            seg.verified = True
             return seg
         seg.max_timestamp = seg.time_index.max_timestamp() or -1
         try:
@@ -80,11 +99,66 @@ class Segment:
         return seg
 
     @classmethod
+    def open_checked(cls, directory: Path, base_offset: int, index_interval_bytes: int,
+                     disk: Disk) -> tuple[Segment, int]:
+        """Open a segment closed cleanly: trust its indexes but CRC-check every batch, in
+        one tight pass that rebuilds nothing, and cut at the first bad one. Returns
+        (segment, bytes cut)."""
+        try:
+            seg = cls.open_trusted(directory, base_offset, index_interval_bytes, disk)
+        except CorruptSegmentError as e:
+            log.warning("%s; validating it batch by batch", e)
+            return cls.recover(directory, base_offset, index_interval_bytes, disk)
+        seg.verified = True
+        bad = seg._first_bad_position()
+        if bad is None:
+            return seg, 0
+        cut = seg.size - bad
+        log.warning("%s: torn or corrupt batch at position %d; truncating %d byte(s)",
+                    seg.path.name, bad, cut)
+        os.ftruncate(seg._fd, bad)
+        seg.size = bad
+        seg.index.truncate_to_position(bad)
+        seg._rescan_tail()
+        seg.time_index.truncate_to_relative_offset(seg.next_offset - seg.base_offset)
+        return seg, cut
+
+    def _first_bad_position(self) -> int | None:
+        """Where the first torn or corrupt batch starts, or None. No header objects: a
+        clean start reads every active segment, so this pass is what it costs."""
+        pos, size = 0, self.size
+        while pos < size:
+            chunk = os.pread(self._fd, CHECK_CHUNK_BYTES, pos)
+            view, n, off = memoryview(chunk), len(chunk), 0
+            while n - off >= records.HEADER_BYTES:
+                length, magic, crc = _LENGTH_MAGIC_CRC.unpack_from(chunk, off + 8)
+                end = off + records.LOG_OVERHEAD + length
+                if length < records.BATCH_BYTES_MIN or magic != records.MAGIC or \
+                        pos + end > size:
+                    return pos + off
+                if end > n:
+                    break
+                if crc32c(view[off + records.CRC_START:end]) != crc:
+                    return pos + off
+                off = end
+            if off == 0:  # a torn header at the end, or one batch larger than the chunk
+                if n < records.HEADER_BYTES:
+                    return pos
+                try:
+                    whole = os.pread(self._fd, records.LOG_OVERHEAD + length, pos)
+                    off = records.validate_batch(whole).size
+                except CorruptRecordError:
+                    return pos
+            pos += off
+        return None
+
+    @classmethod
     def recover(cls, directory: Path, base_offset: int, index_interval_bytes: int,
-                ) -> tuple[Segment, int]:
-        """Open after an unclean shutdown: validate every batch, rebuild the indexes, and
-        cut the file at the first torn or corrupt batch. Returns (segment, bytes cut)."""
-        seg = cls(directory, base_offset, index_interval_bytes)
+                disk: Disk) -> tuple[Segment, int]:
+        """Open what no earlier start has validated: validate every batch, rebuild the
+        indexes, and cut the file at the first torn or corrupt batch. Returns (segment,
+        bytes cut)."""
+        seg = cls(directory, base_offset, index_interval_bytes, disk)
         cut = seg._rebuild(strict=False)
         return seg, cut
 
@@ -148,8 +222,11 @@ class Segment:
         assert header.base_offset >= self.next_offset, \
             f"offset {header.base_offset} below segment next offset {self.next_offset}"
         position = self.size
-        written = os.writev(self._fd, parts)
-        assert written == header.size, f"short write: {written} of {header.size} bytes"
+        written = self.disk.writev(self._fd, parts, self.path)
+        if written != header.size:  # a disk that filled up mid-write: take it back
+            os.ftruncate(self._fd, position)
+            raise OSError(errno.ENOSPC, f"short write: {written} of {header.size} bytes",
+                          str(self.path))
         self.size += written
         self._index_batch(header, position)
 
