@@ -126,6 +126,10 @@ class TimeoutsSection:
     # stays. A broker catching up after it registers heartbeats at once.
     broker_heartbeat_interval_ms: int = bounded(250, 1, 60_000)
     broker_session_timeout_ms: int = bounded(1_500, 2, 600_000)
+    # A mass kill's connection drops reach the controller spread over milliseconds (tens
+    # on a loaded host); the first fence write waits this long so that they go in one
+    # write, not one each (fencing.py). Small beside the session timeout it shortcuts.
+    fence_linger_ms: int = bounded(50, 0, 10_000)
     replica_lag_time_max_ms: int = bounded(3_000, 1, 600_000)
     node_startup_timeout_ms: int = bounded(20_000, 1, 600_000)
     node_shutdown_grace_ms: int = bounded(5_000, 0, 600_000)

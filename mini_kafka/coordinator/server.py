@@ -308,11 +308,12 @@ class CoordinatorRole:
 
     def _fence(self, broker_id: int, epoch: int) -> None:
         """Fence the broker in the next fence write (fencing.py). The write is proposed
-        once the loop has handled what else is ready: the other drops a mass kill
-        queued, the other sessions that expired in this tick."""
+        fence_linger_ms later, so the other drops of a mass kill, and the other sessions
+        that expire meanwhile, go in the same write."""
         if self._fences.add(broker_id, epoch) and not self._fences_scheduled:
             self._fences_scheduled = True
-            asyncio.get_running_loop().call_soon(self._propose_fences)
+            asyncio.get_running_loop().call_later(
+                self.config.timeouts.fence_linger_ms / 1000, self._propose_fences)
 
     def _propose_fences(self) -> None:
         self._fences_scheduled = False
