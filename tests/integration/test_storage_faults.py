@@ -164,8 +164,11 @@ def test_data_of_deleted_topics_leaves_every_broker_even_one_that_was_down(
     wait_for(lambda: not any((broker_dir[b] / d).exists() for b in (1, 3)
                              for d in ("gone-0", "gone-1", "again-0")),
              "the running brokers to delete the topics' data")
-    # The same name, a new topic; broker 2 was fenced when its process died, so the
-    # new one is placed on the two live brokers only.
+    # The same name, a new topic; once broker 2 is fenced (its dropped connection does
+    # that at once, in the controller's next fence write) it is placed on the two live
+    # brokers only.
+    wait_for(lambda: cluster.metadata(linearizable=True).brokers[2]["fenced"],
+             "broker-2 fenced")
     with Admin(cluster.bootstrap) as admin:
         admin.create_topics([NewTopic("again", 1, 2)])
     with Producer(cluster.bootstrap) as producer:
