@@ -120,7 +120,15 @@ class MetadataState:
         back that far (the reader needs a snapshot)."""
         if offset < self.history_start:
             return None
-        return [(o, r) for o, r in self.history if o > offset]
+        # From the newest back: a broker that follows along asks for the last few of up
+        # to history_entries_max, and every broker asks after every commit.
+        changes = []
+        for entry in reversed(self.history):
+            if entry[0] <= offset:
+                break
+            changes.append(entry)
+        changes.reverse()
+        return changes
 
     def to_snapshot(self) -> dict[str, Any]:
         return {"image": self.image.to_snapshot(), "next_producer_id": self.next_producer_id}

@@ -248,3 +248,13 @@ def test_a_retried_registration_is_answered_before_proposing_and_a_new_one_is_no
     assert h.state.check_proposal(retry) == {"error": "NONE", "broker_epoch": h.epochs[2]}
     assert h.state.check_proposal({**retry, "incarnation": "i2-b"}) is None  # a restart
     assert h.state.check_proposal({**retry, "broker_id": 4, "incarnation": "i4"}) is None
+
+
+def test_changes_after_any_offset_in_history_are_exactly_the_later_entries():
+    h = Harness()
+    for i in range(20):
+        h.do({"op": "create_topic", "name": f"t{i}", "partitions": 1, "replication_factor": 1})
+    offsets = [o for o, _ in h.state.history]
+    for after in [h.state.history_start, *offsets]:
+        assert [o for o, _ in h.state.changes_after(after)] == [o for o in offsets if o > after]
+    assert h.state.changes_after(h.state.offset) == []
