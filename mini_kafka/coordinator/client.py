@@ -18,8 +18,10 @@ from mini_kafka.transport import Client
 
 class ControllerClient:
     def __init__(self, client: Client, endpoints: dict[str, str], *, timeout_ms: int,
-                 attempt_timeout_ms: int, retry_backoff_ms: int, clock):
-        """endpoints: coordinator name -> endpoint."""
+                 attempt_timeout_ms: int, retry_backoff_ms: int, clock, reader_index: int = 0):
+        """endpoints: coordinator name -> endpoint. reader_index: which coordinator to
+        follow metadata from first (brokers pass their id, so 100 brokers' long polls
+        are spread over the ensemble rather than all held by the first coordinator)."""
         assert endpoints, "no coordinator endpoints"
         self.client = client
         self.names = dict(endpoints)
@@ -29,7 +31,7 @@ class ControllerClient:
         self.retry_backoff_ms = retry_backoff_ms
         self.clock = clock
         self._leader: str | None = None  # unknown until discovered
-        self._reader = self.endpoints[0]
+        self._reader = self.endpoints[reader_index % len(self.endpoints)]
 
     async def _discover_leader(self) -> str:
         """Ask every coordinator at once who leads; one that is down costs one attempt
