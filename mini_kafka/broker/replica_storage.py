@@ -18,6 +18,7 @@ error and back when its disk works again, and removing what no partition owns.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import shutil
@@ -53,6 +54,8 @@ class ReplicaStorage:
         self.retry_ms = manager.config.timeouts.storage_retry_interval_ms
         self.offline: dict[tuple[str, int], str] = {}  # key -> why
         self.damaged: dict[tuple[str, int], str] = {}  # key -> what was lost
+        # Set when the report changes: the heartbeat then goes at once, not at its turn.
+        self.news = asyncio.Event()
         self.swept = False
         self.repeats = RepeatLimitedLog(log, manager.config.limits.log_repeat_interval_ms,
                                         manager.clock)
@@ -90,6 +93,7 @@ class ReplicaStorage:
             return None
         if plog.damage:
             self.damaged[key] = plog.damage
+            self.news.set()
             log.error("%s: lost data to corruption (%s); it fetches it again from the "
                       "leader, and the controller is told not to trust it to lead",
                       part.name, plog.damage)
@@ -108,6 +112,7 @@ class ReplicaStorage:
         first = key not in self.offline
         self.offline[key] = f"{type(error).__name__}: {error}"
         if first:
+            self.news.set()
             log.error("%s-%d: offline on this broker (KAFKA_STORAGE_ERROR): %s; the "
                       "controller moves its leadership and ISR seat to other replicas; "
                       "trying again every %d ms", key[0], key[1], self.offline[key],

@@ -41,7 +41,8 @@ class BrokerRole:
             node.client, {s.name: s.cluster_endpoint for s in self.config.nodes
                           if s.role == "coordinator"},
             timeout_ms=t.request_timeout_ms, attempt_timeout_ms=t.controller_attempt_timeout_ms,
-            retry_backoff_ms=self.config.limits.retry_backoff_ms, clock=node.clock)
+            retry_backoff_ms=self.config.limits.retry_backoff_ms, clock=node.clock,
+            reader_index=self.broker_id)
         # A new incarnation per process start: the controller tells a restart from a retry.
         self.incarnation = f"{node.rng.getrandbits(64):016x}"
         self.broker_epoch: int | None = None
@@ -137,21 +138,28 @@ class BrokerRole:
             await self._until_next_heartbeat(interval_s)
 
     async def _until_next_heartbeat(self, interval_s: float) -> None:
-        """One interval, cut short when a fenced broker's metadata catches up with its
-        registration: the heartbeat that unfences it (and lets `cluster up` return)
-        goes at once rather than up to an interval later."""
+        """One interval, cut short when the controller has news to hear at once: a
+        replica went offline or lost data (it must stop counting on it before anything
+        else happens), or a fenced broker's metadata caught up with its registration
+        (the heartbeat that unfences it, and lets `cluster up` return)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + interval_s
-        while self.broker_epoch is not None and self.fenced and \
-                self.image.offset < self.broker_epoch:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self.metadata_changed.wait()
-            except TimeoutError:
+        news = self.replicas.storage.news
+        behind = self._behind_registration()
+        while not news.is_set():
+            waits = [asyncio.ensure_future(news.wait())]
+            if behind:
+                waits.append(asyncio.ensure_future(self.metadata_changed.wait()))
+            done, pending = await asyncio.wait(waits, timeout=max(0.0, deadline - loop.time()),
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
+            if not done or (behind and not self._behind_registration()):
                 return
-            if self.image.offset >= self.broker_epoch:
-                return
-        await asyncio.sleep(max(0.0, deadline - loop.time()))
+
+    def _behind_registration(self) -> bool:
+        return self.broker_epoch is not None and self.fenced and \
+            self.image.offset < self.broker_epoch
 
     async def _register(self) -> None:
         reply = await self.controller.call_controller(ApiKey.BROKER_REGISTRATION, {
@@ -165,6 +173,7 @@ class BrokerRole:
     async def _heartbeat(self) -> None:
         # Replicas it cannot serve or no longer wholly holds: the controller must not
         # count on them (Kafka's brokers report offline log directories the same way).
+        self.replicas.storage.news.clear()  # what changes from here goes in the next one
         reply = await self.controller.call_controller(ApiKey.BROKER_HEARTBEAT, {
             "broker_id": self.broker_id, "broker_epoch": self.broker_epoch,
             "metadata_offset": self.image.offset,
