@@ -33,12 +33,16 @@ import yaml
 from launcher import chaos, chaos_log, control, discovery, ports, state
 from launcher.control import StatusProber
 from launcher.processes import NodeProcess, log_tail, spawn, stop_all
+from launcher.startup import SpawnWindow
 from mini_kafka.access import member_names
 from mini_kafka.config import ClusterConfig, ConfigError, NodeSpec, config_from_dict, load_config
 from mini_kafka.metadata import MetadataImage
 from mini_kafka.transport import KeysError, ensure_keys
 
 PROBE_INTERVAL_MS = 250  # how long a start-up round waits for a node's answer
+# ... while nodes still wait to be spawned: a slot frees when a node first answers, so
+# short rounds keep the window full (an up node answers in a few ms; a miss is asked again).
+PROBE_WHILE_SPAWNING_MS = 50
 READY_POLL_INTERVAL_MS = 100  # how often starting nodes are asked, at most
 NOT_READY_TAILS_MAX = 3  # logs shown when a start times out
 
@@ -129,10 +133,7 @@ class Cluster:
             # asking for the controller until one is elected, so its interpreter start
             # overlaps the election instead of following it.
             specs = sorted(self.config.nodes, key=lambda s: s.role != "coordinator")
-            for spec in specs:
-                self.nodes[spec.name] = spawn(spec, config_path, self.data_dir)
-            self._write_state()
-            self._wait_ready(specs, progress)
+            self._spawn_and_wait(specs, progress)
         except BaseException:
             self.stop()
             raise
@@ -360,10 +361,7 @@ class Cluster:
                 raise ClusterError(f"{name} is already running (pid {node.pid})")
         if self._config_path is None:
             raise ClusterError("the cluster was never started; call start() first")
-        for spec in specs:
-            self.nodes[spec.name] = spawn(spec, self._config_path, self.data_dir)
-        self._write_state()
-        self._wait_ready(specs)
+        self._spawn_and_wait(specs)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -470,21 +468,29 @@ class Cluster:
                       for name, n in self.nodes.items()},
         })
 
-    def _wait_ready(self, specs: list[NodeSpec], progress=None) -> None:
-        """node_startup_timeout_ms is what one node may take with a core to itself. Nodes
+    def _spawn_and_wait(self, specs: list[NodeSpec], progress=None) -> None:
+        """Spawn `specs` a window at a time (startup.py) and wait until each is ready.
+        node_startup_timeout_ms is what one node may take with a core to itself. Nodes
         started together share the host's cores, so the first of them is waited for
-        that long per node a core has to start (a hundred brokers on two cores spend
-        about 25 s importing Python before any can answer); after that the timeout runs
-        from the last node that became ready. A node that never does still fails the
-        start, and one that exits fails it at once."""
+        that long per node a core has to start; after that the timeout runs from the
+        last node that became ready. A node that never does still fails the start, and
+        one that exits fails it at once."""
         timeout_ms = self.config.timeouts.node_startup_timeout_ms
         per_core = -(-len(specs) // _cores())
         first_ms = timeout_ms * per_core
         deadline = time.monotonic() + first_ms / 1000
         pending = {s.name: s for s in specs}
+        window = SpawnWindow(specs, self.config.limits.starting_nodes_per_core_max * _cores())
+        spawned: set[str] = set()
         with StatusProber(self.config) as ask:
             while pending:
-                for name in list(pending):
+                taken = window.take()
+                for spec in taken:
+                    self.nodes[spec.name] = spawn(spec, self._config_path, self.data_dir)
+                    spawned.add(spec.name)
+                if taken:
+                    self._write_state()
+                for name in [n for n in pending if n in spawned]:
                     node = self.nodes[name]
                     if not node.alive():
                         raise ClusterError(
@@ -498,8 +504,12 @@ class Cluster:
                         list(pending), f"{timeout_ms} ms of the last node ready"
                         if len(pending) < len(specs) else f"{first_ms} ms ({timeout_ms} ms "
                         f"a node, {len(specs)} starting on {_cores()} core(s))"))
-                answers = ask(list(pending.values()), min(PROBE_INTERVAL_MS, left_ms))
+                answers = ask([s for s in pending.values() if s.name in spawned],
+                              min(PROBE_WHILE_SPAWNING_MS if window.queued else
+                                  PROBE_INTERVAL_MS, left_ms))
                 for name, info in answers.items():
+                    if info is not None:
+                        window.answered(name)
                     if info is not None and info.get("ready"):
                         del pending[name]
                         deadline = time.monotonic() + timeout_ms / 1000
@@ -508,9 +518,10 @@ class Cluster:
                                          not in pending),
                                      sum(1 for s in specs if s.role == role))
                               for role in ("coordinator", "broker")})
-                # Nodes that answer "starting" at once would be asked again at once.
+                # Nodes that answer "starting" at once would be asked again at once; but
+                # a window with room spawns its next nodes now.
                 rest_s = READY_POLL_INTERVAL_MS / 1000 - (time.monotonic() - round_began)
-                if pending and rest_s > 0:
+                if pending and rest_s > 0 and not window.has_room:
                     time.sleep(rest_s)
 
     def _not_ready(self, names: list[str], within: str) -> str:

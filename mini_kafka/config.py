@@ -159,6 +159,8 @@ class LimitsSection:
     socket_queue_messages_max: int = bounded(10_000, 1, 10_000_000)
     message_bytes_max: int = bounded(16 * 1024 * 1024, 1024, 2**31 - 1)
     log_tail_lines: int = bounded(20, 0, 10_000)
+    # Nodes importing Python at once while a cluster starts, per core (launcher/startup.py).
+    starting_nodes_per_core_max: int = bounded(3, 1, 1_000)
     # A problem that repeats (a stalled follower, a full disk) logs once per interval.
     log_repeat_interval_ms: int = bounded(10_000, 0, 3_600_000)
     metadata_history_entries_max: int = bounded(10_000, 1, 10_000_000)

@@ -23,7 +23,11 @@ def slow_start(tmp_path, monkeypatch):
     two cores), then one more at each. Returns (cluster, names of nodes that never are)."""
     cluster = Cluster(local_cluster_config(tmp_path, 1, 6,
                                            {"timeouts": {"node_startup_timeout_ms": 5000}}))
-    cluster.nodes = {s.name: FakeNode() for s in cluster.config.nodes}
+    spawned = []
+    cluster._config_path = tmp_path / "cluster.effective.yaml"
+    monkeypatch.setattr(launcher.cluster, "spawn",
+                        lambda spec, *a: spawned.append(spec.name) or FakeNode())
+    monkeypatch.setattr(Cluster, "_write_state", lambda self: None)
     clock = SimpleNamespace(now=0.0, probes=0)
     stuck: set[str] = set()
 
@@ -54,14 +58,18 @@ def slow_start(tmp_path, monkeypatch):
     monkeypatch.setattr(launcher.cluster, "time",
                         SimpleNamespace(monotonic=lambda: clock.now, sleep=sleep))
     monkeypatch.setattr(Cluster, "_tail", lambda self, name: f"(log of {name})")
+    cluster.spawned = spawned
     return cluster, stuck
 
 
 def test_nodes_that_share_the_cores_and_keep_becoming_ready_are_waited_for(slow_start):
     cluster, _ = slow_start
     seen = []
-    cluster._wait_ready(cluster.config.nodes, seen.append)  # 30 s for 7 nodes: no error
+    cluster._spawn_and_wait(cluster.config.nodes, seen.append)  # 30 s for 7 nodes: no error
     assert seen[-1] == {"coordinator": (1, 1), "broker": (6, 6)}
+    # Three a core at once (limits.starting_nodes_per_core_max): the seventh once one
+    # answered, and in the order given.
+    assert cluster.spawned == [s.name for s in cluster.config.nodes]
 
 
 def test_a_node_that_never_becomes_ready_fails_the_timeout_after_the_last_one(slow_start):
@@ -69,14 +77,14 @@ def test_a_node_that_never_becomes_ready_fails_the_timeout_after_the_last_one(sl
     stuck.add("broker-4")
     with pytest.raises(ClusterError, match="not ready within 5000 ms of the last node "
                                            "ready: broker-4\n--- broker-4:\n"):
-        cluster._wait_ready(cluster.config.nodes)
+        cluster._spawn_and_wait(cluster.config.nodes)
 
 
 def test_a_start_where_no_node_becomes_ready_fails_naming_a_few_logs(slow_start):
     cluster, stuck = slow_start
     stuck.update(s.name for s in cluster.config.nodes)
     with pytest.raises(ClusterError) as e:
-        cluster._wait_ready(cluster.config.nodes)
+        cluster._spawn_and_wait(cluster.config.nodes)
     message = str(e.value)
     assert message.startswith("not ready within 20000 ms (5000 ms a node, 7 starting on 2 "
                               "core(s)): coordinator-1, broker-1, ")
