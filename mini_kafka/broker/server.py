@@ -21,10 +21,11 @@ from mini_kafka.broker.kafka_listener import KafkaListener
 from mini_kafka.broker.replica_manager import ReplicaManager
 from mini_kafka.broker.txn_coordinator import TxnManager
 from mini_kafka.coordinator.client import ControllerClient
+from mini_kafka.coordinator.history import decode_changes
 from mini_kafka.errors import KafkaError
 from mini_kafka.metadata import MetadataImage
 from mini_kafka.node import Node
-from mini_kafka.protocol import ApiKey
+from mini_kafka.protocol import ApiKey, Message
 
 CLUSTER_ID_FILE = "cluster-id"  # written by launcher.state.ensure_cluster_id
 
@@ -206,7 +207,7 @@ class BrokerRole:
             if reply.error != "NONE":
                 await asyncio.sleep(self.config.limits.retry_backoff_ms / 1000)
                 continue
-            self._apply_metadata(reply.body)
+            self._apply_metadata(reply)
 
     async def catch_up_metadata(self) -> None:
         """Bring the image up to everything the controller committed before now (a
@@ -222,22 +223,26 @@ class BrokerRole:
             log.info("metadata catch-up: %s", e)
             return
         if reply.error == "NONE":
-            self._apply_metadata(reply.body)
+            self._apply_metadata(reply)
 
-    def _apply_metadata(self, body: dict[str, Any]) -> None:
+    def _apply_metadata(self, reply: Message) -> None:
         # Half applied, the image and the partitions would disagree for good: a failure
         # here crashes the broker (a storage error stays inside its partition).
         with self.node.supervisor.fatal("applying committed metadata"):
-            self._apply_metadata_unsupervised(body)
+            self._apply_metadata_unsupervised(reply)
 
-    def _apply_metadata_unsupervised(self, body: dict[str, Any]) -> None:
+    def _apply_metadata_unsupervised(self, reply: Message) -> None:
         before = self.image.offset
+        body = reply.body
         snapshot = body.get("snapshot")
         if snapshot is not None:
             if snapshot["offset"] > self.image.offset:
                 self.image = MetadataImage.from_snapshot(snapshot)
         else:
-            for offset, records in body.get("changes", []):
+            if not reply.payloads:
+                raise RuntimeError(f"{reply.sender} answered a metadata poll without its "
+                                   "changes frame: is it another version of mini-kafka?")
+            for offset, records in decode_changes(reply.payloads[0]):
                 if offset > self.image.offset:  # a lagging coordinator may repeat old ones
                     self.image.apply(offset, records)
             # Entries that change nothing (a new leader's no-op, a producer id) are not in

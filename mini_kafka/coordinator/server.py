@@ -402,13 +402,13 @@ class CoordinatorRole:
                 await asyncio.wait_for(self._applied.wait(), wait_ms / 1000)
             except TimeoutError:
                 pass
-        changes = self.state.changes_after(after)
+        # The changes go pre-encoded in a payload frame (coordinator/history.py).
+        changes = self.state.changes.encoded_after(after)
         body: dict[str, Any] = {"offset": self.state.offset}
         if changes is None:
             body["snapshot"] = self.state.image.to_snapshot()
-        else:
-            body["changes"] = [[o, records] for o, records in changes]
-        return request.reply(body, sender=self.node.name)
+            return request.reply(body, sender=self.node.name)
+        return request.reply(body, [changes], sender=self.node.name)
 
     async def _on_broker_registration(self, request: Message) -> Message:
         if self.raft.role != LEADER:

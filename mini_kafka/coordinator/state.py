@@ -27,6 +27,7 @@ from typing import Any
 
 from mini_kafka.config import ClusterConfig
 from mini_kafka.coordinator.commands import check_command
+from mini_kafka.coordinator.history import ChangeHistory
 from mini_kafka.metadata import NO_LEADER, MetadataImage
 from mini_kafka.topic_config import InvalidTopicConfig, effective, parse_overrides
 
@@ -88,13 +89,19 @@ class MetadataState:
         self.config = config
         self.image = MetadataImage()
         self.next_producer_id = FIRST_PRODUCER_ID
-        self.history: deque[tuple[int, list[dict]]] = deque()
-        self.history_start = 0  # history holds every change after this offset
-        self.history_entries_max = history_entries_max
+        self.changes = ChangeHistory(history_entries_max)
 
     @property
     def offset(self) -> int:
         return self.image.offset
+
+    @property
+    def history(self) -> deque[tuple[int, list[dict]]]:
+        return self.changes.entries
+
+    @property
+    def history_start(self) -> int:
+        return self.changes.start
 
     # -- applying -------------------------------------------------------------------------
 
@@ -110,25 +117,13 @@ class MetadataState:
                 result = getattr(self, f"_cmd_{command['op']}")(command, offset, records)
         self.image.apply(offset, records)
         if records:
-            self.history.append((offset, records))
-            while len(self.history) > self.history_entries_max:
-                self.history_start = self.history.popleft()[0]
+            self.changes.append(offset, records)
         return result
 
     def changes_after(self, offset: int) -> list[tuple[int, list[dict]]] | None:
         """Changes with offsets above `offset`, or None when history no longer reaches
         back that far (the reader needs a snapshot)."""
-        if offset < self.history_start:
-            return None
-        # From the newest back: a broker that follows along asks for the last few of up
-        # to history_entries_max, and every broker asks after every commit.
-        changes = []
-        for entry in reversed(self.history):
-            if entry[0] <= offset:
-                break
-            changes.append(entry)
-        changes.reverse()
-        return changes
+        return self.changes.after(offset)
 
     def to_snapshot(self) -> dict[str, Any]:
         return {"image": self.image.to_snapshot(), "next_producer_id": self.next_producer_id}
@@ -136,8 +131,7 @@ class MetadataState:
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.image = MetadataImage.from_snapshot(snapshot["image"])
         self.next_producer_id = snapshot["next_producer_id"]
-        self.history.clear()
-        self.history_start = self.image.offset
+        self.changes.reset(self.image.offset)
 
     # -- brokers --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 from launcher import control
 from mini_kafka.client import Producer
+from mini_kafka.coordinator.history import decode_changes
 from mini_kafka.protocol import ApiKey
 from tests.helpers import wait_until
 
@@ -48,8 +49,8 @@ def fence_writes_after(cluster, offset: int, victims: set[int]) -> list[int]:
     controller = cluster.controller()
     reply = control.call_node(cluster.config, controller, ApiKey.METADATA_POLL,
                               {"after_offset": offset, "max_wait_ms": 0}, timeout_ms=5000)
-    assert "changes" in reply.body, "the history no longer reaches back to the kill"
-    return [o for o, records in reply.body["changes"]
+    assert reply.payloads, "the history no longer reaches back to the kill"
+    return [o for o, records in decode_changes(reply.payloads[0])
             if any(r["type"] == "broker" and r["id"] in victims and r["fenced"]
                    for r in records)]
 

@@ -1,6 +1,7 @@
 """The metadata state machine: placement, elections, fencing, ISR changes, snapshots."""
 
 from mini_kafka.config import config_from_dict
+from mini_kafka.coordinator.history import decode_changes
 from mini_kafka.coordinator.state import MetadataState
 from mini_kafka.metadata import NO_LEADER, MetadataImage
 
@@ -258,3 +259,19 @@ def test_changes_after_any_offset_in_history_are_exactly_the_later_entries():
     for after in [h.state.history_start, *offsets]:
         assert [o for o, _ in h.state.changes_after(after)] == [o for o in offsets if o > after]
     assert h.state.changes_after(h.state.offset) == []
+
+
+def test_changes_go_encoded_once_and_decode_to_what_changes_after_gives():
+    h = Harness()
+    before = h.offset
+    h.do({"op": "create_topic", "name": "orders", "partitions": 3, "replication_factor": 2})
+    encoded = h.state.changes.encoded_after(before)
+    assert decode_changes(encoded) == h.state.changes_after(before)
+    assert decode_changes(memoryview(encoded)) == h.state.changes_after(before), \
+        "a reader gets a buffer"
+    assert h.state.changes.encoded_after(before) == encoded
+    assert decode_changes(h.state.changes.encoded_after(h.offset)) == []
+    # Each change's bytes are the same object in every reply that carries it.
+    [change] = h.state.changes._encoded.values()
+    assert change in h.state.changes.encoded_after(before - 1)
+    assert h.state.changes.encoded_after(-1) is None  # before the history: a snapshot
