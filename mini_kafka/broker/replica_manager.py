@@ -338,6 +338,7 @@ class ReplicaManager:
         lag_ms = self.config.timeouts.replica_lag_time_max_ms
         brokers = self.role.image.brokers
         fenced = frozenset(b for b, info in brokers.items() if info["fenced"])
+        changes = []
         for part in list(self.partitions.values()):
             if part.role != LEADER or part.leader_state is None:
                 continue
@@ -348,23 +349,33 @@ class ReplicaManager:
             if wanted is None:
                 continue
             part.leader_state.pending_isr = wanted  # counts for the HW from now on
-            self.node.supervisor.spawn(self._alter_isr(part, wanted), f"ISR change {part.name}")
+            changes.append((part, part.leader_state, wanted))
+        if changes:
+            self.node.supervisor.spawn(self._alter_isrs(changes), "ISR changes")
 
-    async def _alter_isr(self, part: Partition, isr: list[int]) -> None:
-        state = part.leader_state
-        command = {"op": "alter_partition", "topic": part.topic, "partition": part.partition,
-                   "leader": self.broker_id, "leader_epoch": state.leader_epoch,
-                   "partition_epoch": state.partition_epoch, "isr": isr}
-        log.info("%s: asking to change the ISR %s -> %s", part.name, part.isr, isr)
+    async def _alter_isrs(self, changes: list[tuple[Partition, Any, list[int]]]) -> None:
+        """Every ISR change due now in one controller write (Kafka's AlterPartition
+        carries many partitions): when followers of a thousand partitions fall behind
+        together, that is one Raft entry, not a thousand."""
+        command = {"op": "alter_partitions", "changes": [
+            {"topic": part.topic, "partition": part.partition, "leader": self.broker_id,
+             "leader_epoch": state.leader_epoch, "partition_epoch": state.partition_epoch,
+             "isr": isr} for part, state, isr in changes]}
+        for part, _, isr in changes:
+            log.info("%s: asking to change the ISR %s -> %s", part.name, part.isr, isr)
         try:
-            result = await self.role.controller.write(command)
+            results = (await self.role.controller.write(command))["results"]
         except KafkaError as e:
-            log.info("%s: ISR change to %s refused: %s", part.name, isr, e)
-            if part.leader_state is state:
-                state.on_isr_change_failed()
-            return
-        if part.leader_state is state:
-            part.apply_metadata(result["partition"], self.clock.monotonic_ms())
+            results = [{"error": e.error.name, "message": e.message}] * len(changes)
+        now = self.clock.monotonic_ms()
+        for (part, state, isr), result in zip(changes, results, strict=True):
+            if result["error"] != "NONE":
+                log.info("%s: ISR change to %s refused: %s: %s", part.name, isr,
+                         result["error"], result.get("message", ""))
+                if part.leader_state is state:
+                    state.on_isr_change_failed()
+            elif part.leader_state is state:
+                part.apply_metadata(result["partition"], now)
 
     def _checkpoint_hw(self) -> None:
         """Written when a high watermark moved: an idle broker touches no file."""

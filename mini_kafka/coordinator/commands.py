@@ -20,6 +20,9 @@ COMMAND_FIELDS: dict[str, dict[str, type | tuple]] = {
     "create_partitions": {"name": str, "count": int},
     "alter_partition": {"topic": str, "partition": int, "leader": int, "leader_epoch": int,
                         "partition_epoch": int, "isr": list},
+    # Many ISR changes of one leader in one entry, as Kafka's AlterPartition request
+    # carries: each checked and applied on its own (state.py).
+    "alter_partitions": {"changes": list},
     "elect_preferred_leaders": {},
     "init_producer_id": {},
 }
@@ -57,6 +60,12 @@ def check_command(command: Any) -> str | None:
     if command["op"] == "alter_partition" and not all(
             isinstance(b, int) and not isinstance(b, bool) for b in command["isr"]):
         return "alter_partition: isr must be a list of broker ids"
+    if command["op"] == "alter_partitions":
+        for change in command["changes"]:
+            problem = check_command({**change, "op": "alter_partition"}) \
+                if isinstance(change, dict) else "each change must be an object"
+            if problem:
+                return f"alter_partitions: {problem}"
     if command["op"] == "create_topic" and not isinstance(command.get("configs") or {}, dict):
         return "create_topic: configs must be an object"
     if command["op"] == "register_broker" and \

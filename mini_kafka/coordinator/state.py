@@ -313,6 +313,9 @@ class MetadataState:
             # Refused now, it would be refused when applied: an ISR change from a stale
             # leader (or naming a fenced broker) costs no Raft write.
             return self._check_alter(command)
+        if command.get("op") == "alter_partitions":
+            problems = [self._check_alter(c) for c in command["changes"]]
+            return None if None in problems else {**OK, "results": problems}
         if command.get("op") == "register_broker":
             # A broker retrying a registration that committed after it gave up gets the
             # epoch applying it again would give, without a Raft write: a hundred brokers
@@ -405,6 +408,11 @@ class MetadataState:
         p = self.image.partition(c["topic"], c["partition"])
         new = self._put_partition(p, records, isr=list(c["isr"]))
         return {**OK, "partition": new}
+
+    def _cmd_alter_partitions(self, c, offset, records):
+        """One result per change, in order: an error, or NONE with the new partition."""
+        return {**OK, "results": [self._cmd_alter_partition(change, offset, records)
+                                  for change in c["changes"]]}
 
     def _check_alter(self, c) -> dict[str, Any] | None:
         p = self.image.partition(c["topic"], c["partition"])
