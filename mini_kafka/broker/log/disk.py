@@ -54,6 +54,14 @@ class Disk:
             tmp.unlink(missing_ok=True)
             raise
 
+    def sync_file(self, path: Path) -> None:
+        self.check(path)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def mkdir(self, path: Path) -> None:
         if not path.is_dir():
             self.check(path)

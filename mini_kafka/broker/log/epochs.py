@@ -6,6 +6,14 @@ lies beyond it, instead of trusting its own high watermark. The cache must alway
 with the log: truncating the log truncates the cache, and retention trims its start.
 
 File format (Kafka's): a version line "0", a count line, then "epoch offset" lines.
+
+The file is replaced atomically at every change but synced with the log's segments
+(`flush`, called when a segment is flushed), not at each change as Kafka's `assign`
+does: Kafka's brokers each have their disks, ours share one, and a hundred brokers
+creating a 1000-partition topic queued a thousand fsyncs on one journal, each holding
+its broker's event loop (no heartbeats for seconds: the controller fenced them all).
+A process that dies keeps what it wrote (the page cache); what a host crash can lose
+is newer than the last flushed segment, as the log's own unflushed tail is.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ class LeaderEpochCache:
         self.path = directory / CHECKPOINT_FILE
         self.disk = disk or Disk()
         self.entries: list[tuple[int, int]] = self._read()
+        self._unsynced = False
 
     def _read(self) -> list[tuple[int, int]]:
         try:
@@ -46,8 +55,15 @@ class LeaderEpochCache:
     def _set(self, entries: list[tuple[int, int]]) -> None:
         """The file first, then memory: a write that fails (a full disk) changes neither."""
         lines = "".join(f"{e} {o}\n" for e, o in entries)
-        self.disk.write_file(self.path, f"0\n{len(entries)}\n{lines}".encode(), fsync=True)
+        self.disk.write_file(self.path, f"0\n{len(entries)}\n{lines}".encode())
         self.entries = entries
+        self._unsynced = True
+
+    def flush(self) -> None:
+        """Make the file as it is now durable (with the segment being flushed)."""
+        if self._unsynced:
+            self.disk.sync_file(self.path)
+            self._unsynced = False
 
     @property
     def latest_epoch(self) -> int:

@@ -212,6 +212,7 @@ class PartitionLog:
         """Close the active segment (flushed: it becomes the recovery point; its batches
         were checked as they were appended) and start a new one at the log end."""
         self.active.flush()
+        self.epochs.flush()  # before the recovery point passes the epochs it covers
         self._write_recovery_point(self.log_end_offset)
         self.segments.append(Segment.create(self.directory, self.log_end_offset,
                                             self.config.index_interval_bytes, self.disk))
@@ -366,6 +367,7 @@ class PartitionLog:
 
     def flush(self) -> None:
         self.active.flush()
+        self.epochs.flush()
 
     def close(self) -> None:
         """Clean shutdown: flush, close, and leave the marker that lets the next open
