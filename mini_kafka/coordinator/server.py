@@ -126,6 +126,12 @@ class CoordinatorRole:
                         await self._woken.wait()
                 except TimeoutError:
                     pass
+            # Woken late, this loop could not listen: brokers' heartbeats may be waiting
+            # unread in its socket (a Raft fsync stuck behind a busy disk, a saturated
+            # host). That time does not count against their sessions.
+            late_ms = self.node.clock.monotonic_ms() - self._sleeping_until_ms
+            if late_ms > 0:
+                self.sessions.credit(late_ms)
             self._catch_up()
             self._drive()
             if self.raft.role == LEADER:

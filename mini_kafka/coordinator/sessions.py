@@ -21,6 +21,12 @@ class BrokerSessions:
     def heartbeat(self, broker_id: int, epoch: int, now_ms: int) -> None:
         self._last_seen_ms[broker_id] = (epoch, now_ms)
 
+    def credit(self, stalled_ms: int) -> None:
+        """The controller could not hear anyone for `stalled_ms`: every session is that
+        much younger. A paused broker is still fenced, once the controller listens."""
+        self._last_seen_ms = {b: (epoch, seen + stalled_ms)
+                              for b, (epoch, seen) in self._last_seen_ms.items()}
+
     def forget(self, broker_id: int) -> None:
         self._last_seen_ms.pop(broker_id, None)
 

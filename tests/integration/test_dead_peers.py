@@ -95,3 +95,24 @@ def test_a_killed_controller_is_replaced_without_waiting_out_the_election_timeou
     assert time.monotonic() - killed_at < ELECTION_MS / 1000
     after = cluster.write_metadata({"op": "init_producer_id"})["producer_id"]
     assert after > before and second != first
+
+
+def test_a_controller_that_could_not_listen_does_not_fence_the_brokers_it_missed(
+        mini_kafka_cluster_factory):
+    """Its own stall (here a pause; in a 5 + 100 run, a Raft fsync behind a busy disk)
+    left their heartbeats unread: waking, it must not count that time against them."""
+    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=3)
+    session_ms = cluster.config.timeouts.broker_session_timeout_ms
+    assert not any(b["fenced"] for b in broker_info_all(cluster))
+    cluster.pause("coordinator-1")
+    time.sleep(2 * session_ms / 1000)  # the stall being simulated, not a wait
+    cluster.resume("coordinator-1")
+    deadline = time.monotonic() + session_ms / 1000  # a wrong fence shows within this
+    while time.monotonic() < deadline:
+        fenced = [b["id"] for b in broker_info_all(cluster) if b["fenced"]]
+        assert not fenced, f"broker(s) {fenced} fenced for the controller's own stall"
+        time.sleep(0.05)  # sampling the window, not waiting for a condition
+
+
+def broker_info_all(cluster) -> list[dict]:
+    return list(cluster.metadata(linearizable=True).brokers.values())
