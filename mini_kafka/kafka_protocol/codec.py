@@ -66,13 +66,15 @@ def response_class(api_key: int, version: int):
     return load_response_schema(api_key, version)
 
 
+# kio builds a reader and a writer per entity class; built once, they serve every
+# message (the consumer protocol's too).
 @cache
-def _reader(cls):
+def reader_for(cls):
     return entity_reader(cls)
 
 
 @cache
-def _writer(cls):
+def writer_for(cls):
     return entity_writer(cls)
 
 
@@ -126,7 +128,7 @@ def read_request(frame) -> tuple[RequestHeader, Any]:
         except LengthOutOfBounds as e:
             raise MalformedRequest(f"{cls.__name__} v{version}: {e}") from None
     try:
-        entity, size = _reader(cls)(view, pos)
+        entity, size = reader_for(cls)(view, pos)
     except Exception as e:  # kio's native reader raises several types on bad bytes
         raise MalformedRequest(f"{cls.__name__} v{version}: {type(e).__name__}: {e}") from None
     # Bytes after the body are ignored, as Kafka's brokers ignore them: librdkafka 2.x
@@ -141,5 +143,5 @@ def write_response(correlation_id: int, entity) -> bytes:
     buf.write(_CORRELATION.pack(correlation_id))
     if flexible:
         buf.write(b"\x00")  # no header tagged fields
-    _writer(type(entity))(buf, entity)
+    writer_for(type(entity))(buf, entity)
     return buf.getvalue()

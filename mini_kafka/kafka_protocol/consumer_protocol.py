@@ -15,9 +15,7 @@ import io
 import struct
 from functools import cache
 
-from kio.serial import entity_reader, entity_writer
-
-from mini_kafka.kafka_protocol.codec import MalformedRequest
+from mini_kafka.kafka_protocol.codec import MalformedRequest, reader_for, writer_for
 from mini_kafka.kafka_protocol.length_guard import check_flexible_body
 
 _VERSION = struct.Struct(">h")
@@ -80,7 +78,7 @@ def decode_assignment(data: bytes | None) -> list[tuple[str, int]]:
 def _write(version: int, entity) -> bytes:
     buf = io.BytesIO()
     buf.write(_VERSION.pack(version))
-    _writer(type(entity))(buf, entity)
+    writer_for(type(entity))(buf, entity)
     return buf.getvalue()
 
 
@@ -93,20 +91,10 @@ def _read(kind: str, data, class_name: str):
     try:
         if cls.__flexible__:  # none of today's are; kio trusts a compact array's length
             check_flexible_body(cls, data, _VERSION.size)
-        entity, _ = _reader(cls)(data, _VERSION.size)
+        entity, _ = reader_for(cls)(data, _VERSION.size)
     except Exception as e:  # kio's native reader raises several types on bad bytes
         raise MalformedRequest(f"consumer protocol {kind}: {e}") from None
     return entity
-
-
-@cache
-def _reader(cls):
-    return entity_reader(cls)
-
-
-@cache
-def _writer(cls):
-    return entity_writer(cls)
 
 
 # The broker's handlers carry opaque bytes as base64 text (their bodies are JSON-shaped);

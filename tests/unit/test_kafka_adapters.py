@@ -14,7 +14,7 @@ import mini_kafka.broker.kafka_listener  # noqa: F401 (registers every adapter)
 from mini_kafka.kafka_protocol.api import ADAPTERS, Context
 from mini_kafka.kafka_protocol.codec import (
     RequestHeader,
-    _reader,
+    reader_for,
     request_class,
     response_class,
     write_response,
@@ -120,6 +120,6 @@ def test_every_advertised_version_answers_any_request(api_key, version, data):
     assert type(response) is response_class(api_key, version)
     encoded = write_response(42, response)
     header_bytes = 4 if (not response.__flexible__ or api_key == 18) else 5
-    decoded, size = _reader(type(response))(encoded, header_bytes)
+    decoded, size = reader_for(type(response))(encoded, header_bytes)
     assert size == len(encoded) - header_bytes
     assert decoded == response
