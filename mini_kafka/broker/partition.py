@@ -44,6 +44,7 @@ class Partition:
         self.hw = min(high_watermark, plog.log_end_offset)
         self.leader_state: LeaderState | None = None
         self.offline_reason: str | None = None
+        self.retired = False  # no longer hosted on this broker (see retire)
         loaded = state_snapshot.take(plog.directory, plog.log_end_offset,
                                      trusted=plog.was_clean_shutdown)
         if loaded is not None:
@@ -79,6 +80,13 @@ class Partition:
         self.leader_state = None
         self.log.close_unclean()
         self.signal()  # waiting produces and fetches find out at once
+
+    def retire(self) -> None:
+        """No longer hosted here (topic deleted, replica moved): waiting writes end."""
+        self.role = FOLLOWER
+        self.leader_state = None
+        self.retired = True
+        self.signal()
 
     def _track(self, header: BatchHeader, data=None, pos: int = 0) -> None:
         """Bookkeeping for one appended batch; `data` holds it when it is a marker."""
@@ -200,10 +208,29 @@ class Partition:
             self.hw = state.hw
             self.signal()
 
-    def acked(self, next_offset: int, min_insync_replicas: int) -> bool:
-        """Whether an acks=all write ending before `next_offset` is complete; raises if it
-        can no longer complete here."""
-        self.check_leader()
+    def acked(self, base_offset: int, next_offset: int, written_in: int,
+              min_insync_replicas: int) -> bool:
+        """Whether an acks=all write of [base_offset, next_offset), appended in leader epoch
+        `written_in`, is committed; raises once it can no longer be.
+
+        A change of leader does not end the wait while this replica still holds the write:
+        the new leader may hold it too, and then it commits. Answering
+        NOT_LEADER_OR_FOLLOWER for it, as Kafka does, tells the producer it was not
+        written; librdkafka then re-sends it under new sequence numbers after any epoch
+        bump, and it is stored twice. So the write is reported lost only once it is cut
+        from this log (truncated, or overwritten by another epoch), and otherwise
+        committed when the high watermark this replica follows passes it, or timed out
+        (possibly written) by the caller."""
+        if self.role == OFFLINE:
+            self.check_leader()  # raises KAFKA_STORAGE_ERROR
+        if self.retired:
+            raise KafkaError("NOT_LEADER_OR_FOLLOWER",
+                             f"{self.name} is no longer hosted on broker {self.broker_id}")
+        if self.log.log_end_offset < next_offset or \
+                self.log.epochs.epoch_at(base_offset) != written_in:
+            raise KafkaError("NOT_LEADER_OR_FOLLOWER",
+                             f"{self.name}: the write at offset {base_offset} was cut from "
+                             f"broker {self.broker_id}'s log under leader {self.leader}")
         if self.hw < next_offset:
             return False
         if len(self.isr) < min_insync_replicas:
@@ -322,15 +349,16 @@ class Partition:
     def truncate_to(self, offset: int) -> None:
         before = self.log.log_end_offset
         self.log.truncate_to(offset)
-        if self.log.log_end_offset != before:
-            self._rebuild_state()
         self.hw = min(self.hw, self.log.log_end_offset)
         if self.log.log_end_offset != before:
+            self._rebuild_state()
             log.warning("%s: truncated from %d to %d (divergent tail)", self.name, before,
                         self.log.log_end_offset)
+            self.signal()  # acks=all writes waiting on the cut tail learn they are lost
 
     def restart_at(self, offset: int) -> None:
         """The leader's log now starts past ours: start over, empty, at its start."""
         self.log.truncate_fully_and_start_at(offset)
         self._rebuild_state()
         self.hw = offset
+        self.signal()

@@ -29,6 +29,7 @@ from mini_kafka.broker.replica_storage import STORAGE_ERRORS, ReplicaStorage
 from mini_kafka.errors import KafkaError
 from mini_kafka.log_limit import RepeatLimitedLog
 from mini_kafka.metadata import MetadataImage
+from mini_kafka.records import BatchHeader
 from mini_kafka.topic_config import effective
 
 log = logging.getLogger("mini_kafka.broker.replicas")
@@ -115,8 +116,7 @@ class ReplicaManager:
         for key in [k for k in self.partitions if k not in hosted]:
             part = self.partitions.pop(key)
             self.fetchers.remove(part)
-            part.role = FOLLOWER
-            part.signal()
+            part.retire()
             part.log.delete()
             log.info("%s: deleted (topic removed or replica moved)", part.name)
         for key in [k for k in self.storage.offline if k not in hosted]:
@@ -204,7 +204,7 @@ class ReplicaManager:
                       internal: bool = False) -> list[dict[str, Any]]:
         """Append batches as leader; `internal` is the broker's own writes (markers)."""
         results: list[dict[str, Any]] = []
-        waiting: list[tuple[int, Partition, int, int]] = []
+        waiting: list[tuple[int, Partition, BatchHeader, int, int]] = []
         for topic, index, batch in items:
             result = {"topic": topic, "partition": index, "error": "NONE"}
             results.append(result)
@@ -219,7 +219,8 @@ class ReplicaManager:
             result.update(base_offset=header.base_offset,
                           log_start_offset=part.log.log_start_offset)
             if acks == -1:
-                waiting.append((len(results) - 1, part, header.next_offset, min_isr))
+                written_in = part.log.epochs.epoch_at(header.base_offset)
+                waiting.append((len(results) - 1, part, header, written_in, min_isr))
         if waiting:
             await self._await_acks(results, waiting, timeout_ms)
         return results
@@ -229,9 +230,10 @@ class ReplicaManager:
         while waiting:
             still = []
             for entry in waiting:
-                i, part, next_offset, min_isr = entry
+                i, part, header, written_in, min_isr = entry
                 try:
-                    if not part.acked(next_offset, min_isr):
+                    if not part.acked(header.base_offset, header.next_offset, written_in,
+                                      min_isr):
                         still.append(entry)
                 except KafkaError as e:
                     results[i].update(error=e.error.name, message=e.message)
@@ -240,12 +242,12 @@ class ReplicaManager:
             if not waiting:
                 return
             if left_ms <= 0:
-                for i, part, _, _ in waiting:
+                for i, part, _, _, _ in waiting:
                     results[i].update(error="REQUEST_TIMED_OUT",
                                       message=f"not replicated to the ISR {part.isr} in "
                                               f"{timeout_ms} ms")
                 return
-            await _wait_any([p for _, p, _, _ in waiting], left_ms)
+            await _wait_any([p for _, p, _, _, _ in waiting], left_ms)
 
     # -- fetch ----------------------------------------------------------------------------
 

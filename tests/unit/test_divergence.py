@@ -11,43 +11,17 @@ from types import SimpleNamespace
 from mini_kafka import records
 from mini_kafka.broker.fetcher import FetcherManager
 from mini_kafka.broker.log import LogConfig, PartitionLog
-from mini_kafka.broker.partition import FETCH_AGAIN, LEADER, STALLED, Partition
+from mini_kafka.broker.partition import FETCH_AGAIN, LEADER, STALLED
 from mini_kafka.clock import ManualClock, SystemClock
 from mini_kafka.config import config_from_dict
 from mini_kafka.protocol import Message
 from mini_kafka.supervisor import Supervisor
-
-
-def _replicas(tmp_path, ids=(1, 2, 3), clock=None):
-    clock = clock or ManualClock()
-    return {b: Partition("t", 0, PartitionLog(tmp_path / f"b{b}", LogConfig(), clock), b, 0)
-            for b in ids}
-
-
-def _elect(parts, leader, epoch):
-    state = {"replicas": sorted(parts), "isr": sorted(parts), "leader": leader,
-             "leader_epoch": epoch, "partition_epoch": epoch}
-    for p in parts.values():
-        p.apply_metadata(state, 0)
-
-
-def _write(part, n):
-    part.append_as_leader(records.encode_batch([(None, b"v", 0, None)] * n), 1, 1)
-
-
-def _fetch_once(parts, follower):
-    """One fetch round trip from `follower` to the leader; the leader's answer fields."""
-    f = parts[follower]
-    leader = parts[f.leader]
-    offset = f.log.log_end_offset
-    fields, data = leader.read(offset, 1 << 20, follower, f.log.epochs.latest_epoch, 0,
-                               f.leader_epoch)
-    return fields, f.apply_fetch(offset, {"error": "NONE", **fields}, data)
+from tests.unit.replica_helpers import elect, fetch_once, replicas, write
 
 
 def _converge(parts, follower, rounds=10):
     for _ in range(rounds):
-        fields, outcome = _fetch_once(parts, follower)
+        fields, outcome = fetch_once(parts, follower)
         assert outcome != STALLED, f"stalled on {fields}"
         if "diverging_epoch" not in fields and \
                 parts[follower].log.log_end_offset == fields["log_end_offset"]:
@@ -73,32 +47,32 @@ def test_a_new_epoch_at_the_same_offset_supersedes_an_empty_one(tmp_path):
 
 
 def test_a_replica_that_led_an_empty_epoch_rejoins_the_new_leader(tmp_path):
-    parts = _replicas(tmp_path)
-    _elect(parts, 1, 0)
-    _write(parts[1], 5)
+    parts = replicas(tmp_path)
+    elect(parts, 1, 0)
+    write(parts[1], 5)
     for b in (2, 3):
         _converge(parts, b)
-    _elect(parts, 2, 1)  # broker 2 leads epoch 1 and writes nothing
-    _elect(parts, 1, 2)  # broker 1 leads again: broker 2 still holds its empty epoch 1
+    elect(parts, 2, 1)  # broker 2 leads epoch 1 and writes nothing
+    elect(parts, 1, 2)  # broker 1 leads again: broker 2 still holds its empty epoch 1
     _converge(parts, 2)
     assert parts[2].log.epochs.entries == [(0, 0)]
     state = parts[1].leader_state
     assert state.followers[2].leo == 5, "the leader sees broker 2 caught up"
-    _write(parts[1], 2)
+    write(parts[1], 2)
     _converge(parts, 2)
     assert parts[2].log.epochs.entries == [(0, 0), (2, 5)]
 
 
 def test_empty_epochs_on_every_replica_in_turn_still_converge(tmp_path):
-    parts = _replicas(tmp_path)
+    parts = replicas(tmp_path)
     epoch = 0
-    _elect(parts, 1, epoch)
-    _write(parts[1], 2)
+    elect(parts, 1, epoch)
+    write(parts[1], 2)
     for leader in (2, 3, 1, 3, 2, 2, 1, 3):
         epoch += 1
-        _elect(parts, leader, epoch)
+        elect(parts, leader, epoch)
         if epoch % 3 == 0:
-            _write(parts[leader], 1)
+            write(parts[leader], 1)
         for b in parts:
             if b != leader:
                 _converge(parts, b)
@@ -110,14 +84,14 @@ def test_empty_epochs_on_every_replica_in_turn_still_converge(tmp_path):
 
 def test_a_follower_whose_epochs_the_leader_no_longer_knows_starts_at_its_log_start(
         tmp_path):
-    parts = _replicas(tmp_path, ids=(1, 2))
-    _elect(parts, 1, 3)
-    _write(parts[1], 4)
+    parts = replicas(tmp_path, ids=(1, 2))
+    elect(parts, 1, 3)
+    write(parts[1], 4)
     parts[1].log.epochs.truncate_from_start(10)  # as if retention had moved the start on
     parts[1].log.truncate_fully_and_start_at(10)
     parts[1].log.epochs.assign(3, 10)
     parts[2].log.append_as_leader(records.encode_batch([(None, b"old", 0, None)]), 1)
-    fields, outcome = _fetch_once(parts, 2)
+    fields, outcome = fetch_once(parts, 2)
     assert fields["diverging_epoch"]["epoch"] == -1
     assert outcome == FETCH_AGAIN
     assert parts[2].log.log_start_offset == parts[2].log.log_end_offset == 10
@@ -147,7 +121,7 @@ def test_a_divergence_that_makes_no_progress_backs_off_and_is_logged_once(
                               apply_fetch=lambda part, *answer: part.apply_fetch(*answer),
                               node=SimpleNamespace(client=client,
                                                    supervisor=Supervisor("broker-2")))
-    part = _replicas(tmp_path, ids=(2,))[2]
+    part = replicas(tmp_path, ids=(2,))[2]
     part.log.append_as_leader(records.encode_batch([(None, b"v", 0, None)] * 3), 0)
     part.apply_metadata({"replicas": [1, 2], "isr": [1, 2], "leader": 1, "leader_epoch": 1,
                          "partition_epoch": 1}, 0)
