@@ -44,6 +44,7 @@ SESSION_MS = 300
 LAG_MS = 200
 MIN_ISR = 2
 ELR_CHECK_EVERY_STEPS = 10
+ACK_TIMEOUT_STEPS = 3000  # 30 s: the producer's request.timeout.ms in steps
 
 
 class ReplicationViolation(AssertionError):
@@ -99,7 +100,7 @@ class Simulation:
         self.step_no = 0
         self.value_no = 0
         self.acked: dict[bytes, tuple[int, int]] = {}  # value -> acked (offset)
-        self.pending: list[tuple[Broker, int, int, list[bytes], int]] = []
+        self.pending: list[tuple] = []  # (broker, incarnation, header, epoch, values, deadline)
         self.seen: dict[int, bytes] = {}  # offset -> value a consumer read
         self.metadata_due: dict[int, int] = {}  # broker -> step it next learns metadata
         self.quiet = False
@@ -276,21 +277,26 @@ class Simulation:
             header = b.part.append_as_leader(batch, -1, MIN_ISR)
         except KafkaError:
             return
-        self.pending.append((b, b.incarnation, header.base_offset, values, header.next_offset))
+        written_in = b.part.log.epochs.epoch_at(header.base_offset)
+        self.pending.append((b, b.incarnation, header, written_in, values,
+                             self.step_no + ACK_TIMEOUT_STEPS))
 
     def _complete_acks(self) -> None:
         still = []
-        for b, incarnation, base, values, next_offset in self.pending:
-            if not b.alive or b.incarnation != incarnation or b.part.role != LEADER:
-                continue  # the client got an error: not acknowledged
+        for entry in self.pending:
+            b, incarnation, header, written_in, values, deadline = entry
+            if not b.alive or b.incarnation != incarnation or self.step_no > deadline:
+                continue  # the client got an error or timed out: not acknowledged
+            # As the broker's acks=all wait: on across a change of leader while this
+            # replica still holds the write.
             try:
-                if b.part.acked(next_offset, MIN_ISR):
+                if b.part.acked(header.base_offset, header.next_offset, written_in, MIN_ISR):
                     for i, v in enumerate(values):
-                        self.acked[v] = base + i
+                        self.acked[v] = header.base_offset + i
                     continue
             except KafkaError:
                 continue
-            still.append((b, incarnation, base, values, next_offset))
+            still.append(entry)
         self.pending = still
 
     def _consume(self) -> None:
