@@ -90,6 +90,9 @@ def cmd_up(args) -> int:
         cluster = Cluster(config_path).start(progress)
     finally:
         progress.erase()
+    # From here a foreground cluster's Ctrl-C is its stop, even one that comes while the
+    # status table is still being gathered.
+    stop = _stop_on_signals() if args.foreground else None
     for warning in cluster.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(_status_table(cluster))
@@ -107,17 +110,21 @@ def cmd_up(args) -> int:
         return 0
     print("running in the foreground; Ctrl-C stops the cluster")
     try:
-        _run_foreground(cluster)
+        _run_foreground(cluster, stop)
     finally:
         if console is not None:
             console.stop()
     return 0
 
 
-def _run_foreground(cluster: Cluster) -> None:
+def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _run_foreground(cluster: Cluster, stop: threading.Event) -> None:
     reported: set[str] = set()
     try:
         while not stop.wait(MONITOR_INTERVAL_S):

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 
 import psutil
 import pytest
@@ -327,21 +328,55 @@ def test_foreground_up_stops_everything_on_ctrl_c_even_with_a_node_dead(config_f
     proc = subprocess.Popen([sys.executable, "-m", "mini_kafka.cli.main", "cluster", "up",
                              "--foreground", "--config", str(config_file)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []  # what the user sees, read as it comes
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
+        # Ctrl-C once it says it is running, as a user would.
+        wait_until(lambda: any("running in the foreground" in line for line in lines),
+                   timeout_s=30, what="the foreground cluster to come up")
         state = config_file.parent / "logs" / "cluster.json"
-        wait_until(lambda: state.exists() and len(json.loads(state.read_text())["nodes"]) == 6
-                   and set(status_states(config_file).values()) == {"up"}, timeout_s=30,
-                   what="the foreground cluster to come up")
         pids = [e["pid"] for e in json.loads(state.read_text())["nodes"].values()]
         victim = json.loads(state.read_text())["nodes"]["broker-3"]["pid"]
         psutil.Process(victim).kill()
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+    out = "".join(lines)
     assert proc.returncode == 0, out
-    assert "running in the foreground" in out and "cluster down" in out
+    assert "cluster down" in out
+    assert not [p for p in pids if psutil.pid_exists(p)
+                and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_foreground_ctrl_c_while_the_status_table_is_gathered_stops_the_cluster(
+        config_file, monkeypatch):
+    """Ctrl-C between the nodes coming up and the first line on screen (the status table
+    asks every node) is the foreground cluster's stop too, not an exit 130."""
+    import mini_kafka.cli.cluster as cli_cluster
+
+    real_table = cli_cluster._status_table
+    pids: list[int] = []
+
+    def interrupted_while_gathering(cluster, *args):
+        pids.extend(node.pid for node in cluster.nodes.values())
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_table(cluster, *args)
+
+    monkeypatch.setattr(cli_cluster, "_status_table", interrupted_while_gathering)
+    from mini_kafka.cli.main import main
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM,
+                                                       signal.SIGHUP)}
+    try:
+        assert main(["cluster", "up", "--foreground", "--config", str(config_file)]) == 0
+    finally:
+        for sig, handler in handlers.items():  # the command set its own: give pytest back
+            signal.signal(sig, handler)
+    assert len(pids) == 6
     assert not [p for p in pids if psutil.pid_exists(p)
                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
