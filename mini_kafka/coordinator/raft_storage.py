@@ -4,8 +4,9 @@
     snapshot    {"index", "term", "data"}         replaced atomically
     log         records: u32 length | u32 CRC-32C | JSON [term, index, data]
 
-`persist` is called with each Ready before its messages are sent, and fsyncs what it
-wrote: a vote or an acknowledged entry is on disk before anyone hears of it. On open, a
+Each Ready is written and synced before its messages are sent (`persist`, or `write` for
+several then one `sync`: coordinator/raft_writer.py): a vote or an acknowledged entry is
+on disk before anyone hears of it. On open, a
 torn or corrupt last record (a crash mid-write) is detected by length and CRC, cut off
 and never applied.
 """
@@ -57,6 +58,7 @@ class RaftStorage:
         self._log_path = self.directory / "log"
         self._load_log()
         self._fd = os.open(self._log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._unsynced = False  # entries written since the last fsync
 
     # -- loading --------------------------------------------------------------------------
 
@@ -104,6 +106,22 @@ class RaftStorage:
     # -- persisting -----------------------------------------------------------------------
 
     def persist(self, rd: Ready) -> None:
+        self.write(rd)
+        self.sync()
+
+    def needs_disk(self, rd: Ready) -> bool:
+        return bool(rd.snapshot is not None or rd.truncate_from is not None or rd.entries
+                    or rd.hard_state is not None)
+
+    def sync(self) -> None:
+        """Make every entry written so far durable (one fsync for any number of writes)."""
+        if self._unsynced:
+            os.fsync(self._fd)
+            self._unsynced = False
+
+    def write(self, rd: Ready) -> None:
+        """Write what `rd` asks to keep; entries are durable only after `sync` (hard state
+        and snapshots are replaced atomically, durable at once)."""
         if rd.snapshot is not None:
             self.save_snapshot(rd.snapshot)
         if rd.truncate_from is not None:
@@ -118,7 +136,7 @@ class RaftStorage:
                 pos += len(record)
                 records.append(record)
             os.write(self._fd, b"".join(records))
-            os.fsync(self._fd)
+            self._unsynced = True
         if rd.hard_state is not None:
             self.term, self.voted_for = rd.hard_state
             _write_atomically(self.directory / "hardstate",
@@ -148,6 +166,7 @@ class RaftStorage:
         os.close(self._fd)
         _write_atomically(self._log_path, b"".join(records))
         self._fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND)
+        self._unsynced = False  # the rewritten log was synced whole
         self.entries = kept
         self._positions = []
         pos = 0

@@ -9,7 +9,7 @@ or cut-off broker keeps its connection and is judged by its session alone.
 
 Every coordinator, leader or not, serves committed metadata to brokers (a long-poll that
 returns as soon as something newer is applied). Each Ready is handled in Raft's order:
-persist (fsync), send, apply.
+persist (fsync, on a thread of its own: coordinator/raft_writer.py), send, apply.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from typing import Any
 from mini_kafka.coordinator.commands import check_command, stamped
 from mini_kafka.coordinator.fencing import FenceBatcher
 from mini_kafka.coordinator.raft_storage import RaftStorage
+from mini_kafka.coordinator.raft_writer import RaftWriter
 from mini_kafka.coordinator.sessions import BrokerSessions
 from mini_kafka.coordinator.state import MetadataState
 from mini_kafka.errors import KafkaError
 from mini_kafka.node import Node
 from mini_kafka.protocol import ApiKey, Message
-from mini_kafka.raft import LEADER, Msg, NotLeader, RaftNode
+from mini_kafka.raft import LEADER, Msg, NotLeader, RaftNode, Ready
 from mini_kafka.raft.timer import RaftTimer, raft_config
 from mini_kafka.transport.watch import PeerWatch
 
@@ -40,6 +41,7 @@ class CoordinatorRole:
         self.config = config
         self.ensemble = {s.id: s for s in config.nodes if s.role == "coordinator"}
         self.storage = RaftStorage(node.data_dir / "raft")
+        self.writer = RaftWriter(self.storage, self._take_effect, node.supervisor)
         self.state = MetadataState(config, config.limits.metadata_history_entries_max)
         if self.storage.snapshot.data is not None:
             self.state.restore(self.storage.snapshot.data)
@@ -90,6 +92,7 @@ class CoordinatorRole:
         if self.watch is not None:
             self.watch.close()
         self._fail_proposals("coordinator shutting down")
+        self.writer.close()
         self.storage.close()
 
     def status(self) -> dict[str, Any]:
@@ -166,7 +169,14 @@ class CoordinatorRole:
     def _drive_unsupervised(self) -> None:
         rd = self.raft.ready()
         if rd:
-            self.storage.persist(rd)
+            self.writer.submit(rd)  # takes effect once durable (coordinator/raft_writer.py)
+        if not self.writer.pending:
+            self._notice_role_change()
+        self._wake_if_sooner()
+
+    def _take_effect(self, rd: Ready) -> None:
+        """A durable Ready's effects, in Raft's order: send its messages, then apply."""
+        with self.node.supervisor.fatal("applying the Raft core's output"):
             for msg in rd.messages:
                 peer = self.ensemble[msg.dst]
                 self.node.supervisor.spawn(self.node.client.send_oneway(
@@ -186,8 +196,9 @@ class CoordinatorRole:
                 self._applied = asyncio.Event()
                 self._maybe_snapshot()
                 self._watch_brokers()
-        self._notice_role_change()
-        self._wake_if_sooner()
+            # After the entries it committed were applied: a write that committed just
+            # before leadership moved is answered with its result, not failed.
+            self._notice_role_change()
 
     def _watch_brokers(self) -> None:
         """Watch every registered broker's endpoint (followers too: a coordinator that
@@ -273,7 +284,7 @@ class CoordinatorRole:
                 self.config.limits.raft_snapshot_interval_entries:
             return
         self.raft.compact(self.raft.applied, self.state.to_snapshot())
-        self.storage.save_snapshot(self.raft.snapshot)
+        self.writer.save_snapshot(self.raft.snapshot)
         log.info("snapshot at metadata offset %d", self.raft.snapshot.index)
 
     async def propose(self, command: dict[str, Any]) -> dict[str, Any]:

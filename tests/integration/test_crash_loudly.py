@@ -103,4 +103,4 @@ def test_a_coordinator_that_fails_applying_a_command_exits_loudly(
             proc.kill()
             proc.wait()
     log = log_path(cluster.data_dir, "coordinator-1").read_text()
-    assert "CRITICAL mini_kafka.node: coordinator-1: driving the Raft core failed" in log
+    assert "CRITICAL mini_kafka.node: coordinator-1: applying the Raft core's output failed" in log
