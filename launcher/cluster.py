@@ -19,6 +19,7 @@ authenticated endpoint as the member "launcher".
 from __future__ import annotations
 
 import atexit
+import json
 import signal
 import subprocess
 import time
@@ -28,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import yaml
 
 from launcher import chaos, chaos_log, control, discovery, ports, state
 from launcher.control import StatusProber
@@ -123,7 +123,8 @@ class Cluster:
             ensure_keys(self.config.keys_dir, member_names(self.config))
         except (KeysError, OSError) as e:
             raise ClusterError(f"cannot set up the cluster's keys: {e}") from None
-        config_path.write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        # JSON, which is YAML too: nodes then parse it without importing PyYAML.
+        config_path.write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         self._config_path = config_path
         began = time.monotonic()
         self._owned = True

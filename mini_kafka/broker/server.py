@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import logging
 from typing import Any
 
@@ -264,6 +263,8 @@ def read_cluster_id(config) -> str:
     try:
         return (config.data_dir / CLUSTER_ID_FILE).read_text().strip()
     except OSError:
+        import hashlib  # here only: it maps OpenSSL's libcrypto, ~5 MB of every broker
+
         digest = hashlib.sha256(config.cluster.name.encode()).digest()[:16]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 

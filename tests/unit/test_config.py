@@ -95,6 +95,21 @@ def test_bad_yaml_and_missing_file_are_named(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+def test_the_launchers_json_effective_config_reads_as_its_yaml_would(tmp_path):
+    import json
+
+    config = load_config(ROOT / "cluster.yaml")
+    path = tmp_path / "cluster.effective.yaml"
+    path.write_text(json.dumps(config.to_dict(), indent=2))
+    assert load_config(path) == config_from_dict(config.to_dict())
+    # A YAML flow mapping that is not JSON still reads as YAML; a broken one is named.
+    path.write_text("{brokers: {count: 5}, topics: {num_partitions: 2}}\n")
+    assert load_config(path).brokers.count == 5
+    path.write_text("{brokers: {count: 5}\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(path)
+
+
 def test_relative_data_dir_is_anchored_at_the_config_file(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("cluster: {data_dir: data}\n")
