@@ -108,7 +108,8 @@ def cmd_up(args) -> int:
             print("Ctrl-C stops the console; the cluster keeps running", flush=True)
             console.wait()
         return 0
-    print("running in the foreground; Ctrl-C stops the cluster")
+    # Flushed: through a pipe (`| tee`, a test, a supervisor) the user must see it now.
+    print("running in the foreground; Ctrl-C stops the cluster", flush=True)
     try:
         _run_foreground(cluster, stop)
     finally:

@@ -129,10 +129,14 @@ def test_kafka_python_idempotent_producer_through_a_leader_kill(mini_kafka_clust
     check_exactly_once_in_order(acked, read_all(cluster.bootstrap, "kp-ledger"))
 
 
-def test_acks_0_and_1_producers_keep_going_after_a_leader_kill(mini_kafka_cluster):
+def test_acks_0_and_1_producers_keep_going_after_a_leader_kill(mini_kafka_cluster_factory):
     """Neither promises anything across a dead leader (acks=1 may lose what the leader had
-    not replicated; acks=0 is not even told); both must resume once one is elected."""
-    cluster = mini_kafka_cluster
+    not replicated; acks=0 is not even told); both must resume once one is elected.
+    Without the preferred-leader election: moving leadership back to the restarted broker
+    is a second change of leader, at which acks=1 rightly loses what the leader had not
+    yet replicated, and under load it fell within the tail checked here."""
+    cluster = mini_kafka_cluster_factory(
+        overrides={"topics": {"auto_leader_rebalance_enable": False}})
     for acks in ("0", "1"):
         topic = f"acks-{acks}-through-a-kill"
         create(cluster, topic, partitions=1)
