@@ -134,7 +134,11 @@ class TimeoutsSection:
     node_startup_timeout_ms: int = bounded(20_000, 1, 600_000)
     node_shutdown_grace_ms: int = bounded(5_000, 0, 600_000)
     retention_check_interval_ms: int = bounded(60_000, 1, 86_400_000)
-    metadata_poll_max_wait_ms: int = bounded(1_000, 1, 60_000)
+    # An idle broker's metadata poll returns after this; each return wakes it and its
+    # coordinator. A reader that stops following is noticed by the heartbeat instead,
+    # within metadata_reader_lag_max_ms (broker/reader_watch.py).
+    metadata_poll_max_wait_ms: int = bounded(10_000, 1, 60_000)
+    metadata_reader_lag_max_ms: int = bounded(1_500, 1, 600_000)
     # One try at one coordinator; a silent one is then skipped for the next.
     controller_attempt_timeout_ms: int = bounded(1_000, 1, 600_000)
     leader_imbalance_check_interval_ms: int = bounded(3_000, 1, 3_600_000)

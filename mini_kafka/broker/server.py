@@ -17,6 +17,7 @@ from typing import Any
 from mini_kafka.broker.api import BrokerApi
 from mini_kafka.broker.group_coordinator import GroupManager
 from mini_kafka.broker.kafka_listener import KafkaListener
+from mini_kafka.broker.reader_watch import ReaderWatch
 from mini_kafka.broker.replica_manager import ReplicaManager
 from mini_kafka.broker.txn_coordinator import TxnManager
 from mini_kafka.coordinator.client import ControllerClient
@@ -50,6 +51,8 @@ class BrokerRole:
         self.metadata_changed = asyncio.Event()
         self._session_task: asyncio.Task | None = None
         self._metadata_task: asyncio.Task | None = None
+        self._poll: asyncio.Future | None = None  # the metadata poll under way
+        self._reader_watch = ReaderWatch(t.metadata_reader_lag_max_ms)
         self.node.data_dir.mkdir(parents=True, exist_ok=True)
         self.replicas = ReplicaManager(self)
         self.groups = GroupManager(self)
@@ -184,15 +187,29 @@ class BrokerRole:
             self.broker_epoch = None
         elif reply.error != "NONE":
             raise KafkaError(reply.error, reply.body.get("message", ""))
+        elif self._reader_watch.heartbeat(int(reply.body.get("metadata_offset", -1)),
+                                          self.image.offset, self.node.clock.monotonic_ms()):
+            log.warning("metadata at offset %d, the controller's at %s for %d ms: the "
+                        "coordinator polled is not following; reading from the next",
+                        self.image.offset, reply.body.get("metadata_offset"),
+                        self._reader_watch.lag_max_ms)
+            self.controller.skip_reader()
+            if self._poll is not None:
+                self._poll.cancel()
 
     # -- metadata -------------------------------------------------------------------------
 
     async def _follow_metadata(self) -> None:
         t = self.config.timeouts
         while True:
+            self._poll = asyncio.ensure_future(self.controller.poll_metadata(
+                self.image.offset, t.metadata_poll_max_wait_ms))
             try:
-                reply = await self.controller.poll_metadata(self.image.offset,
-                                                            t.metadata_poll_max_wait_ms)
+                reply = await self._poll
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise  # the broker is stopping
+                continue  # given up by the heartbeat: poll the next coordinator
             except KafkaError as e:
                 log.info("metadata poll: %s", e)
                 await asyncio.sleep(self.config.limits.retry_backoff_ms / 1000)

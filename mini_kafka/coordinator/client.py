@@ -111,6 +111,10 @@ class ControllerClient:
                 self._reader = self._next(endpoint)
             raise
 
+    def skip_reader(self) -> None:
+        """Follow metadata from the next coordinator: this one is not following."""
+        self._reader = self._next(self._reader)
+
     async def read_metadata(self, *, endpoint: str | None = None,
                             linearizable: bool = False) -> MetadataImage:
         """The whole committed metadata image: from `endpoint` (or the usual reader), or,

@@ -250,6 +250,9 @@ class Client:
                 async with asyncio.timeout(timeout_s):
                     await conn.send(encode(msg), future)
                     return await future
+            except asyncio.CancelledError:
+                conn.pending.pop(request_id, None)  # its reply, if any, goes nowhere
+                raise
             except TimeoutError:
                 conn.pending.pop(request_id, None)
                 last_problem = f"no reply within {timeout_s * 1000:.0f} ms"

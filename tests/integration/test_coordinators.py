@@ -176,3 +176,31 @@ def test_committed_metadata_is_read_from_whichever_coordinator_is_up(
     cluster = mini_kafka_cluster_factory(coordinators=3, brokers=1)
     cluster.kill("coordinator-1")  # the first one a reader would ask
     assert 1 in cluster.metadata().brokers
+
+
+def test_a_broker_whose_metadata_reader_is_paused_reads_from_another(
+        mini_kafka_cluster_factory):
+    """Its long poll would wait a minute on the paused coordinator; the heartbeat shows
+    the broker behind the controller, and it moves on to a coordinator that follows."""
+    cluster = mini_kafka_cluster_factory(
+        coordinators=3, brokers=2,
+        overrides={"timeouts": {"metadata_poll_max_wait_ms": 60_000}})
+    # Broker b follows the coordinator its id picks, endpoint b % 3 (coordinator/client.py):
+    # a follower is paused (a paused controller is noticed by the heartbeats themselves).
+    controller = cluster.controller()
+    broker = next(b for b in (1, 2) if f"coordinator-{b % 3 + 1}" != controller)
+    reader = f"coordinator-{broker % 3 + 1}"
+    cluster.pause(reader)
+    try:
+        cluster.write_metadata({"op": "create_topic", "name": "news", "partitions": 1,
+                                "replication_factor": 2})
+        wanted = cluster.metadata(linearizable=True).offset
+
+        def broker_offset():
+            [status] = [s for s in cluster.status() if s.name == f"broker-{broker}"]
+            return status.info.get("metadata_offset", -1)
+
+        wait_until(lambda: broker_offset() >= wanted, timeout_s=20,
+                   what=f"broker-{broker} to read past its paused {reader}")
+    finally:
+        cluster.resume(reader)
