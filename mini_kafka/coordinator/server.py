@@ -280,10 +280,14 @@ class CoordinatorRole:
         self._proposals.clear()
 
     def _maybe_snapshot(self) -> None:
-        if self.raft.applied - self.raft.snapshot.index < \
+        # At what the state has applied, not at raft.applied: the core hands out committed
+        # entries before their Ready takes effect (coordinator/raft_writer.py), so it may
+        # be ahead, and a snapshot there would claim entries the state does not hold.
+        applied = self.state.offset
+        if applied - self.raft.snapshot.index < \
                 self.config.limits.raft_snapshot_interval_entries:
             return
-        self.raft.compact(self.raft.applied, self.state.to_snapshot())
+        self.raft.compact(applied, self.state.to_snapshot())
         self.writer.save_snapshot(self.raft.snapshot)
         log.info("snapshot at metadata offset %d", self.raft.snapshot.index)
 

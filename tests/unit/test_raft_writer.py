@@ -138,3 +138,25 @@ async def test_closing_waits_for_the_write_under_way_and_drops_what_was_queued(r
     assert effects == []  # a closing coordinator sends and applies nothing more
     storage.close()
     assert [e.index for e in RaftStorage(storage.directory).entries] == [1]
+
+
+def test_a_snapshot_covers_what_the_state_applied_not_what_raft_handed_out():
+    """The core's `applied` counts committed entries handed out in Readys that may still
+    wait behind a write; the snapshot must hold only what the state machine applied."""
+    from types import SimpleNamespace
+
+    from mini_kafka.coordinator.server import CoordinatorRole
+
+    compacted, saved = [], []
+
+    def compact(index, data):
+        compacted.append((index, data))
+        raft.snapshot = Snapshot(index, 1, data)
+
+    raft = SimpleNamespace(applied=30, snapshot=Snapshot(0, 0), compact=compact)
+    role = SimpleNamespace(
+        raft=raft, state=SimpleNamespace(offset=12, to_snapshot=lambda: {"at": 12}),
+        writer=SimpleNamespace(save_snapshot=saved.append),
+        config=SimpleNamespace(limits=SimpleNamespace(raft_snapshot_interval_entries=10)))
+    CoordinatorRole._maybe_snapshot(role)
+    assert compacted == [(12, {"at": 12})] and saved == [Snapshot(12, 1, {"at": 12})]
