@@ -7,7 +7,7 @@ response is applied only if the partition still follows the same leader in the s
 epoch as when the fetch was sent.
 
 A partition that starts following a leader joins the next fetch at once: a fetch
-already waiting at that leader (a long poll of up to FETCH_MAX_WAIT_MS) is abandoned
+already waiting at that leader (a long poll of up to replica_fetch_wait_max_ms) is abandoned
 and sent again with it, so a new leader's followers (and its acks=all writes) do not
 wait out a poll that could not have answered for it.
 
@@ -29,7 +29,6 @@ from mini_kafka.protocol import ApiKey
 
 log = logging.getLogger("mini_kafka.broker.fetcher")
 
-FETCH_MAX_WAIT_MS = 500
 FETCH_MAX_BYTES = 8 * 1024 * 1024
 PARTITION_MAX_BYTES = 1024 * 1024
 
@@ -78,7 +77,7 @@ class FetcherManager:
         joined = self._joined[leader] = asyncio.get_running_loop().create_future()
         fetch = asyncio.ensure_future(self.manager.node.client.request(
             self.endpoints[leader], ApiKey.FETCH, body, retries=0,
-            timeout_ms=FETCH_MAX_WAIT_MS + self.manager.config.timeouts.request_timeout_ms))
+            timeout_ms=body["max_wait_ms"] + self.manager.config.timeouts.request_timeout_ms))
         try:
             await asyncio.wait([fetch, joined], return_when=asyncio.FIRST_COMPLETED)
             return fetch.result() if fetch.done() else None
@@ -94,12 +93,14 @@ class FetcherManager:
             parts = list(self.follows[leader].values())
             sent = {(p.topic, p.partition): (p.leader_epoch, p.log.log_end_offset)
                     for p in parts}
-            body = {"replica_id": self.manager.broker_id, "max_wait_ms": FETCH_MAX_WAIT_MS,
+            body = {"replica_id": self.manager.broker_id,
+                    "max_wait_ms": self.manager.config.timeouts.replica_fetch_wait_max_ms,
                     "min_bytes": 1, "max_bytes": FETCH_MAX_BYTES,
                     "partitions": [{"topic": p.topic, "partition": p.partition,
                                     "fetch_offset": p.log.log_end_offset,
                                     "last_fetched_epoch": p.log.epochs.latest_epoch,
                                     "current_leader_epoch": p.leader_epoch,
+                                    "high_watermark": p.hw,  # the leader answers if it moved
                                     "partition_max_bytes": PARTITION_MAX_BYTES}
                                    for p in parts]}
             try:

@@ -41,6 +41,10 @@ class LeaderState:
         self.followers = {r: FollowerProgress(last_caught_up_ms=now_ms, last_fetch_ms=now_ms)
                           for r in replicas if r != broker_id}
         self.pending_isr: list[int] | None = None  # sent to the controller, not committed
+        # Followers' fetches this leader holds (long polls) -> how many. One held at our
+        # log end is caught up for as long as it waits: an append answers it at once.
+        # So a follower of an idle partition fetches rarely and stays in the ISR.
+        self.parked: dict[int, int] = {}
         # Alone in the ISR, the leader's log end is committed at once: without this a
         # leader elected alone served a stale HW until some follower fetched.
         self._update_hw()
@@ -67,6 +71,28 @@ class LeaderState:
         p.leader_leo_at_last_fetch = self.leo
         return self._update_hw()
 
+    def park(self, follower: int) -> bool:
+        """A fetch from `follower` is to wait here for something new. Counts only one
+        at our log end (a follower behind gets records, it does not wait); returns
+        whether it counted, and then `unpark` must follow."""
+        p = self.followers.get(follower)
+        if p is None or p.leo < self.leo:
+            return False
+        self.parked[follower] = self.parked.get(follower, 0) + 1
+        return True
+
+    def unpark(self, follower: int, now_ms: int) -> None:
+        """The held fetch is answered: its follower was caught up until now (an append
+        answers it at once), so it gets a full lag window to fetch again."""
+        left = self.parked.get(follower, 0) - 1
+        if left > 0:
+            self.parked[follower] = left
+        else:
+            self.parked.pop(follower, None)
+        p = self.followers.get(follower)
+        if p is not None:
+            p.last_caught_up_ms = max(p.last_caught_up_ms, now_ms)
+
     def on_isr_committed(self, isr: list[int], partition_epoch: int) -> bool:
         """The controller committed an ISR (ours or its own). Returns True if HW moved."""
         self.isr = list(isr)
@@ -92,6 +118,12 @@ class LeaderState:
             return True
         return False
 
+    def _caught_up_ms(self, follower: int, now_ms: int) -> int:
+        p = self.followers[follower]
+        if self.parked.get(follower) and p.leo >= self.leo:
+            return now_ms  # waiting at our log end: caught up now
+        return p.last_caught_up_ms
+
     def wanted_isr(self, now_ms: int, lag_max_ms: int,
                    ineligible: frozenset[int] = frozenset()) -> list[int] | None:
         """The ISR this leader should ask for now, or None if no change (or one is
@@ -103,11 +135,11 @@ class LeaderState:
         if self.pending_isr is not None:
             return None
         keep = [r for r in self.isr if r == self.broker_id
-                or now_ms - self.followers[r].last_caught_up_ms <= lag_max_ms]
+                or now_ms - self._caught_up_ms(r, now_ms) <= lag_max_ms]
         join = [r for r, p in self.followers.items() if r not in self.isr
                 and r not in ineligible
                 and p.leo >= max(self.hw, self.epoch_start_offset)
-                and now_ms - p.last_caught_up_ms <= lag_max_ms]
+                and now_ms - self._caught_up_ms(r, now_ms) <= lag_max_ms]
         wanted = sorted(set(keep) | set(join))
         if self.broker_id not in wanted:
             wanted.append(self.broker_id)

@@ -254,7 +254,10 @@ class ReplicaManager:
     async def fetch(self, body: dict[str, Any]) -> tuple[list[dict], list]:
         replica_id = int(body.get("replica_id", -1))
         read_committed = body.get("isolation_level") == READ_COMMITTED
-        max_wait_ms = min(int(body.get("max_wait_ms", 0)), self.config.timeouts.request_timeout_ms)
+        t = self.config.timeouts
+        wait_max_ms = max(t.request_timeout_ms, t.replica_fetch_wait_max_ms) \
+            if replica_id >= 0 else t.request_timeout_ms
+        max_wait_ms = min(int(body.get("max_wait_ms", 0)), wait_max_ms)
         min_bytes = int(body.get("min_bytes", 1))
         max_bytes = int(body.get("max_bytes", 50 * 1024 * 1024))
         wanted = body.get("partitions", [])
@@ -269,7 +272,25 @@ class ReplicaManager:
                                  for w in wanted) if p is not None]
             if not parts:
                 return results, payloads
-            await _wait_any(parts, left_ms)
+            if replica_id < 0:
+                await _wait_any(parts, left_ms)
+                continue
+            if _hw_news(wanted, results):
+                return results, payloads
+            await self._hold_replica_fetch(parts, replica_id, left_ms)
+
+    async def _hold_replica_fetch(self, parts: list[Partition], follower: int,
+                                  timeout_ms: int) -> None:
+        """Wait as _wait_any, the follower counted as caught up where it waits at the
+        log end (broker/replica.py): so an idle follower can fetch rarely."""
+        parked = [p.leader_state for p in parts
+                  if p.leader_state is not None and p.leader_state.park(follower)]
+        try:
+            await _wait_any(parts, timeout_ms)
+        finally:
+            now = self.clock.monotonic_ms()
+            for state in parked:  # the states it parked in, even if leadership moved since
+                state.unpark(follower, now)
 
     def _read_all(self, wanted, replica_id: int, max_bytes: int, read_committed: bool):
         results, payloads = [], []
@@ -407,6 +428,18 @@ class ReplicaManager:
             except STORAGE_ERRORS as e:  # the live log is untouched: try again next time
                 self.repeats.log(logging.WARNING, ("clean", part.name), "%s: compaction "
                                  "failed: %s", part.name, e)
+
+
+def _hw_news(wanted: list[dict], results: list[dict]) -> bool:
+    """Whether a follower's fetch would raise the high watermark it holds (as far as its
+    log end lets it): that is worth an answer without records. Without it a follower
+    parked at the log end learnt a moved HW only at its fetch's timeout."""
+    for w, r in zip(wanted, results, strict=True):
+        held = w.get("high_watermark")
+        if held is not None and "high_watermark" in r and \
+                min(r["high_watermark"], int(w["fetch_offset"])) > held:
+            return True
+    return False
 
 
 async def _wait_any(parts: list[Partition], timeout_ms: int) -> None:

@@ -1,0 +1,60 @@
+"""A follower's fetch held at its leader's log end (a long poll on an idle partition)
+keeps it in sync for as long as it waits; only a follower that is caught up can be
+parked so; once answered it gets a fresh lag window to fetch again. And a held fetch
+is answered when the high watermark it would learn moves."""
+
+from mini_kafka.broker.replica import LeaderState
+from mini_kafka.broker.replica_manager import _hw_news
+
+LAG_MS = 3000
+
+
+def leader(leo=10):
+    s = LeaderState(1, leader_epoch=5, partition_epoch=7, replicas=[1, 2, 3],
+                    isr=[1, 2, 3], leo=leo, hw=leo, now_ms=0)
+    s.on_follower_fetch(2, leo, now_ms=0)
+    s.on_follower_fetch(3, leo, now_ms=0)
+    return s
+
+
+def test_a_follower_waiting_at_the_log_end_stays_in_sync_past_the_lag_window():
+    s = leader()
+    assert s.park(2)  # follower 2's fetch waits; follower 3 went quiet
+    assert s.wanted_isr(now_ms=10 * LAG_MS, lag_max_ms=LAG_MS) == [1, 2]
+
+
+def test_once_answered_a_parked_follower_has_one_lag_window_to_fetch_again():
+    s = leader()
+    assert s.park(2) and s.park(3)
+    s.unpark(2, now_ms=20_000)  # an append answered both: 2 never fetches again
+    s.unpark(3, now_ms=20_000)
+    s.on_local_append(11)
+    s.on_follower_fetch(3, 11, now_ms=20_010)
+    assert s.wanted_isr(now_ms=20_000 + LAG_MS, lag_max_ms=LAG_MS) is None
+    assert s.wanted_isr(now_ms=20_001 + LAG_MS, lag_max_ms=LAG_MS) == [1, 3]
+
+
+def test_a_follower_behind_the_log_end_is_not_parked():
+    s = leader()
+    s.on_local_append(12)
+    assert not s.park(2)
+    assert s.wanted_isr(now_ms=LAG_MS + 1, lag_max_ms=LAG_MS) == [1]
+
+
+def test_two_fetches_held_for_one_follower_both_must_end():
+    s = leader()
+    assert s.park(2) and s.park(2)  # an abandoned fetch still waits beside the new one
+    s.unpark(2, now_ms=100)
+    assert s.wanted_isr(now_ms=10 * LAG_MS, lag_max_ms=LAG_MS) == [1, 2]
+    s.unpark(2, now_ms=200)
+    assert s.wanted_isr(now_ms=200 + LAG_MS + 1, lag_max_ms=LAG_MS) == [1]
+
+
+def test_a_held_fetch_is_news_when_the_high_watermark_it_would_learn_moves():
+    asked = [{"fetch_offset": 10, "high_watermark": 8}]
+    assert _hw_news(asked, [{"high_watermark": 10}])
+    assert not _hw_news(asked, [{"high_watermark": 8}])
+    # Its own log end caps what it could learn: no busy loop for a follower behind.
+    assert not _hw_news([{"fetch_offset": 8, "high_watermark": 8}], [{"high_watermark": 10}])
+    assert not _hw_news([{"fetch_offset": 10}], [{"high_watermark": 10}])  # none named
+    assert not _hw_news(asked, [{"error": "NOT_LEADER_OR_FOLLOWER"}])
