@@ -9,6 +9,7 @@ half-working cluster.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -271,17 +272,25 @@ class ClusterConfig:
 
     @property
     def nodes(self) -> list[NodeSpec]:
-        return [*self._role_nodes("coordinator"), *self._role_nodes("broker")]
+        return list(self._nodes_by_name.values())
+
+    @functools.cached_property
+    def _nodes_by_name(self) -> dict[str, NodeSpec]:
+        # Built once (the config is frozen): brokers look peers up for every partition
+        # they follow, and rebuilding 105 specs each time was seconds at 100 brokers.
+        return {s.name: s for s in (*self._role_nodes("coordinator"),
+                                    *self._role_nodes("broker"))}
 
     def cluster_endpoint_of(self, name: str) -> str | None:
         """Where node `name` takes the cluster's own traffic (its authenticated endpoint);
         None for a node this config does not have."""
-        return next((s.cluster_endpoint for s in self.nodes if s.name == name), None)
+        spec = self._nodes_by_name.get(name)
+        return spec.cluster_endpoint if spec is not None else None
 
     def node(self, name: str) -> NodeSpec:
-        for spec in self.nodes:
-            if spec.name == name:
-                return spec
+        spec = self._nodes_by_name.get(name)
+        if spec is not None:
+            return spec
         known = ", ".join(s.name for s in self.nodes)
         raise ConfigError(f"unknown node {name!r} (this cluster has: {known})")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
 import zmq
@@ -48,6 +49,7 @@ class _Connection:
         self._repeats = repeats
         self.pending: dict[int, asyncio.Future] = {}
         self.last_reply_at = 0.0
+        self.opened_at = time.monotonic()  # the clock of loop.time()
         self.sock = zmq.asyncio.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, queue_messages_max)
@@ -256,7 +258,13 @@ class Client:
             except TimeoutError:
                 conn.pending.pop(request_id, None)
                 last_problem = f"no reply within {timeout_s * 1000:.0f} ms"
-                if conn.last_reply_at < sent_at:
+                # Presumed dead only once silent for a whole request timeout: on a host
+                # so busy that a peer answers late, replacing its connection (a CURVE
+                # handshake each) on every short timeout fed the overload (a 5 + 100
+                # cluster made ~80 new connections a broker a minute).
+                silent_s = loop.time() - max(conn.last_reply_at, conn.opened_at)
+                if conn.last_reply_at < sent_at and \
+                        silent_s >= self.request_timeout_ms / 1000:
                     self._recycle(conn, f"{conn.peer} did not answer; reconnecting")
             except KafkaError as e:  # the connection dropped or was recycled under us
                 last_problem, last_error = e.message, e

@@ -151,6 +151,34 @@ def test_requests_timing_out_together_on_one_connection_all_time_out_cleanly():
     run(main())
 
 
+def test_a_slow_peer_keeps_its_connection_through_short_timeouts():
+    """A request that times out only presumes its connection dead once the peer has been
+    silent for a whole request timeout: a busy peer that answers late is not handed a
+    new connection (and a new CURVE handshake) on every short timeout."""
+    ep = endpoint()
+
+    async def slow(request):
+        await asyncio.sleep(0.2)
+        return request.reply({"late": True}, sender="broker-9")
+
+    async def main():
+        async with serving(ep, slow):
+            client = Client("c", retries_max=0, request_timeout_ms=2_000,
+                            peer_names={ep: "broker-9"})
+            try:
+                assert (await client.request(ep, ApiKey.STATUS)).body["late"]
+                first = client._conns[ep]
+                for _ in range(3):
+                    with pytest.raises(KafkaTimeoutError):
+                        await client.request(ep, ApiKey.STATUS, timeout_ms=50)
+                assert client._conns[ep] is first, "a late peer's connection was replaced"
+                assert (await client.request(ep, ApiKey.STATUS)).body["late"]
+            finally:
+                client.close()
+
+    run(main())
+
+
 def test_a_peer_that_is_not_listening_is_refused_at_once_not_timed_out():
     ep = endpoint()
 
