@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mini_kafka.broker.fetcher import FetcherManager
+from mini_kafka.broker.isr_gate import IsrGate
 from mini_kafka.broker.log import LogConfig, compact
 from mini_kafka.broker.partition import BACK_OFF, FOLLOWER, LEADER, Partition
 from mini_kafka.broker.periodic import PeriodicJobs
@@ -55,6 +56,8 @@ class ReplicaManager:
         self.repeats = RepeatLimitedLog(log, self.config.limits.log_repeat_interval_ms,
                                         self.clock)
         self._tasks: list[asyncio.Task] = []
+        self._isr_gate = IsrGate(self.config.limits.retry_backoff_ms,
+                                 self.config.timeouts.replica_lag_time_max_ms)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -358,6 +361,8 @@ class ReplicaManager:
 
     def _maintain_isrs(self) -> None:
         now = self.clock.monotonic_ms()
+        if not self._isr_gate.may_send(now):
+            return  # a write in flight, or backing off: what is due now goes in the next
         lag_ms = self.config.timeouts.replica_lag_time_max_ms
         brokers = self.role.image.brokers
         fenced = frozenset(b for b, info in brokers.items() if info["fenced"])
@@ -374,6 +379,7 @@ class ReplicaManager:
             part.leader_state.pending_isr = wanted  # counts for the HW from now on
             changes.append((part, part.leader_state, wanted))
         if changes:
+            self._isr_gate.sent()
             self.node.supervisor.spawn(self._alter_isrs(changes), "ISR changes")
 
     async def _alter_isrs(self, changes: list[tuple[Partition, Any, list[int]]]) -> None:
@@ -386,10 +392,14 @@ class ReplicaManager:
              "isr": isr} for part, state, isr in changes]}
         for part, _, isr in changes:
             log.info("%s: asking to change the ISR %s -> %s", part.name, part.isr, isr)
+        failed = True  # no answer from a controller (refused partitions are an answer)
         try:
             results = (await self.role.controller.write(command))["results"]
+            failed = False
         except KafkaError as e:
             results = [{"error": e.error.name, "message": e.message}] * len(changes)
+        finally:
+            self._isr_gate.done(failed, self.clock.monotonic_ms())
         now = self.clock.monotonic_ms()
         for (part, state, isr), result in zip(changes, results, strict=True):
             if result["error"] != "NONE":
