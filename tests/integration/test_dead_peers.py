@@ -13,7 +13,7 @@ from tests.helpers import wait_until
 
 SESSION_MS = 6_000
 ELECTION_MS = 3_000
-HEARTBEAT_MS = 500  # broker_heartbeat_interval_ms, the default
+HEARTBEAT_MS = 500  # well inside SESSION_MS, so only the session decides
 
 
 def broker_info(cluster, broker_id: int) -> dict:
