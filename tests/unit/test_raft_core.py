@@ -283,3 +283,32 @@ def test_a_follower_that_sees_the_death_late_hears_the_vote_its_lease_hid():
     late.campaign()  # its own turn comes: a leader is known, nothing happens
     net.flush()
     assert net.leader() is early and late.role == FOLLOWER
+
+
+def test_heartbeats_do_not_resend_what_a_slow_follower_has_not_acknowledged():
+    """A follower slowed by its disk answers late; the leader's heartbeats meanwhile carry
+    no entries (each resend made it decode the same large entries again)."""
+    net = Net(3)
+    leader = net.elect()
+    slow = next(i for i in net.nodes if i != leader.id)
+    leader.propose({"op": "big", "data": "x" * 1000})
+    sent = [m for m in leader.ready().messages if m.type == APPEND and m.dst == slow]
+    assert sent and sent[0].entries  # the append, once; its answer never comes back
+    for _ in range(5):
+        leader.tick()
+        again = [m for m in leader.ready().messages if m.type == APPEND and m.dst == slow]
+        assert all(not m.entries for m in again), "a heartbeat resent unacknowledged entries"
+
+
+def test_a_follower_that_lost_an_append_gets_it_again_from_the_next_heartbeat():
+    net = Net(3)
+    leader = net.elect()
+    lossy = next(i for i in net.nodes if i != leader.id)
+    net.blocked.add(lossy)
+    leader.propose({"op": "x"})
+    net.flush()  # the append to it is lost
+    net.blocked.discard(lossy)
+    index = leader.last_index
+    net.tick(2)  # a heartbeat: it rejects, and is resent from its hint
+    assert net.nodes[lossy].last_index == index
+    assert net.nodes[lossy].commit == index
