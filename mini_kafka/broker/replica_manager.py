@@ -99,7 +99,44 @@ class ReplicaManager:
 
     # -- metadata -------------------------------------------------------------------------
 
-    def on_metadata(self, image: MetadataImage) -> None:
+    def on_metadata(self, image: MetadataImage,
+                    changed: set[tuple[str, int]] | None = None) -> None:
+        """Take on committed metadata. `changed`: the partitions a change carried, when
+        it carried nothing but partitions (an ISR or leader change); only those are
+        looked at then. A walk over every partition at every change was the brokers'
+        main cost after a 5 + 100 cluster's 1000-partition create: each ISR change
+        cost every broker a pass over all 1000."""
+        if changed is None or not self.storage.swept:
+            self._on_metadata_all(image)
+            return
+        now = self.clock.monotonic_ms()
+        for key in changed:
+            p = image.partition(*key)
+            if p is None or self.broker_id not in p["replicas"]:
+                self._drop(key)
+                continue
+            if key in self.storage.offline:
+                continue
+            part = self.partitions.get(key)
+            if part is None:
+                part = self.storage.open(key, image)
+                if part is None:
+                    continue
+                self.partitions[key] = part
+            self._follow(part, p, image, now)
+
+    def _drop(self, key: tuple[str, int]) -> None:
+        """A partition no longer hosted here (topic removed or replica moved)."""
+        part = self.partitions.pop(key, None)
+        if part is not None:
+            self.fetchers.remove(part)
+            part.retire()
+            part.log.delete()
+            log.info("%s: deleted (topic removed or replica moved)", part.name)
+        if key in self.storage.offline:
+            self.storage.forget_offline(key)
+
+    def _on_metadata_all(self, image: MetadataImage) -> None:
         now = self.clock.monotonic_ms()
         hosted = set()
         for p in image.partitions.values():
@@ -116,14 +153,8 @@ class ReplicaManager:
                     continue
                 self.partitions[key] = part
             self._follow(part, p, image, now)
-        for key in [k for k in self.partitions if k not in hosted]:
-            part = self.partitions.pop(key)
-            self.fetchers.remove(part)
-            part.retire()
-            part.log.delete()
-            log.info("%s: deleted (topic removed or replica moved)", part.name)
-        for key in [k for k in self.storage.offline if k not in hosted]:
-            self.storage.forget_offline(key)
+        for key in [k for k in [*self.partitions, *self.storage.offline] if k not in hosted]:
+            self._drop(key)
         broker_epoch = self.role.broker_epoch
         if not self.storage.swept and broker_epoch is not None and \
                 image.offset >= broker_epoch:

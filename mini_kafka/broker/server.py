@@ -251,7 +251,10 @@ class BrokerRole:
         before = self.image.offset
         body = reply.body
         snapshot = body.get("snapshot")
+        # The partitions this reply changed, if it changed nothing else (None: look at all).
+        changed: set[tuple[str, int]] | None = set()
         if snapshot is not None:
+            changed = None
             if snapshot["offset"] > self.image.offset:
                 self.image = MetadataImage.from_snapshot(snapshot)
         else:
@@ -261,17 +264,31 @@ class BrokerRole:
             for offset, records in decode_changes(reply.payloads[0]):
                 if offset > self.image.offset:  # a lagging coordinator may repeat old ones
                     self.image.apply(offset, records)
+                    changed = _partitions_changed(changed, records)
             # Entries that change nothing (a new leader's no-op, a producer id) are not in
             # the changes; the image is nonetheless current up to the coordinator's offset.
             # Without this the next poll finds "something newer" at once, forever: a spin.
             if body.get("offset", -1) > self.image.offset:
                 self.image.apply(body["offset"], [])
         if self.image.offset != before:
-            self.replicas.on_metadata(self.image)
+            self.replicas.on_metadata(self.image, changed)
             self.groups.on_metadata(self.image)
             self.txns.on_metadata(self.image)
             self.metadata_changed.set()
             self.metadata_changed = asyncio.Event()
+
+
+def _partitions_changed(changed: set[tuple[str, int]] | None,
+                        records: list[dict]) -> set[tuple[str, int]] | None:
+    """`changed` plus the partitions in `records`; None once a record is anything else
+    (a broker, a topic: those can change what every partition does)."""
+    if changed is None:
+        return None
+    for r in records:
+        if r["type"] != "partition":
+            return None
+        changed.add((r["topic"], r["partition"]))
+    return changed
 
 
 def read_cluster_id(config) -> str:
