@@ -24,6 +24,7 @@ from typing import Any
 from mini_kafka.broker.fetcher import FetcherManager
 from mini_kafka.broker.isr_gate import IsrGate
 from mini_kafka.broker.log import LogConfig, compact
+from mini_kafka.broker.long_poll import hw_news, wait_any
 from mini_kafka.broker.partition import BACK_OFF, FOLLOWER, LEADER, Partition
 from mini_kafka.broker.periodic import PeriodicJobs
 from mini_kafka.broker.replica_storage import STORAGE_ERRORS, ReplicaStorage
@@ -281,7 +282,7 @@ class ReplicaManager:
                                       message=f"not replicated to the ISR {part.isr} in "
                                               f"{timeout_ms} ms")
                 return
-            await _wait_any([p for _, p, _, _, _ in waiting], left_ms)
+            await wait_any([p for _, p, _, _, _ in waiting], left_ms)
 
     # -- fetch ----------------------------------------------------------------------------
 
@@ -307,20 +308,20 @@ class ReplicaManager:
             if not parts:
                 return results, payloads
             if replica_id < 0:
-                await _wait_any(parts, left_ms)
+                await wait_any(parts, left_ms)
                 continue
-            if _hw_news(wanted, results):
+            if hw_news(wanted, results):
                 return results, payloads
             await self._hold_replica_fetch(parts, replica_id, left_ms)
 
     async def _hold_replica_fetch(self, parts: list[Partition], follower: int,
                                   timeout_ms: int) -> None:
-        """Wait as _wait_any, the follower counted as caught up where it waits at the
+        """Wait as wait_any, the follower counted as caught up where it waits at the
         log end (broker/replica.py): so an idle follower can fetch rarely."""
         parked = [p.leader_state for p in parts
                   if p.leader_state is not None and p.leader_state.park(follower)]
         try:
-            await _wait_any(parts, timeout_ms)
+            await wait_any(parts, timeout_ms)
         finally:
             now = self.clock.monotonic_ms()
             for state in parked:  # the states it parked in, even if leadership moved since
@@ -469,36 +470,3 @@ class ReplicaManager:
             except STORAGE_ERRORS as e:  # the live log is untouched: try again next time
                 self.repeats.log(logging.WARNING, ("clean", part.name), "%s: compaction "
                                  "failed: %s", part.name, e)
-
-
-def _hw_news(wanted: list[dict], results: list[dict]) -> bool:
-    """Whether a follower's fetch would raise the high watermark it holds (as far as its
-    log end lets it): that is worth an answer without records. Without it a follower
-    parked at the log end learnt a moved HW only at its fetch's timeout."""
-    for w, r in zip(wanted, results, strict=True):
-        held = w.get("high_watermark")
-        if held is not None and "high_watermark" in r and \
-                min(r["high_watermark"], int(w["fetch_offset"])) > held:
-            return True
-    return False
-
-
-async def _wait_any(parts: list[Partition], timeout_ms: int) -> None:
-    """Until any of `parts` signals a change, or timeout_ms. One future shared by all of
-    them: a task per partition per long poll cost more than serving the fetch."""
-    loop = asyncio.get_running_loop()
-    woken = loop.create_future()
-    for part in parts:
-        part.add_waiter(woken)
-    timer = loop.call_later(timeout_ms / 1000, _wake, woken)
-    try:
-        await woken
-    finally:
-        timer.cancel()
-        for part in parts:
-            part.remove_waiter(woken)
-
-
-def _wake(waiter: asyncio.Future) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

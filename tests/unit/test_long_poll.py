@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from mini_kafka.broker.log import LogConfig, PartitionLog
+from mini_kafka.broker.long_poll import wait_any
 from mini_kafka.broker.partition import Partition
-from mini_kafka.broker.replica_manager import _wait_any
 from mini_kafka.clock import ManualClock
 
 
@@ -23,7 +23,7 @@ def test_any_partition_wakes_the_poll_and_it_deregisters(tmp_path):
     async def scenario():
         loop = asyncio.get_running_loop()
         began = loop.time()
-        poll = asyncio.ensure_future(_wait_any(parts, timeout_ms=10_000))
+        poll = asyncio.ensure_future(wait_any(parts, timeout_ms=10_000))
         await asyncio.sleep(0)
         assert all(len(p._waiters) == 1 for p in parts)
         parts[2].signal()
@@ -37,8 +37,8 @@ def test_the_timeout_ends_the_poll_and_cancelling_leaves_nothing_behind(tmp_path
     parts = partitions(tmp_path, 2)
 
     async def scenario():
-        await asyncio.wait_for(_wait_any(parts, timeout_ms=20), 1)  # nobody signals
-        poll = asyncio.ensure_future(_wait_any(parts, timeout_ms=10_000))
+        await asyncio.wait_for(wait_any(parts, timeout_ms=20), 1)  # nobody signals
+        poll = asyncio.ensure_future(wait_any(parts, timeout_ms=10_000))
         await asyncio.sleep(0)
         poll.cancel()
         await asyncio.gather(poll, return_exceptions=True)

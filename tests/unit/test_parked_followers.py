@@ -3,8 +3,8 @@ keeps it in sync for as long as it waits; only a follower that is caught up can 
 parked so; once answered it gets a fresh lag window to fetch again. And a held fetch
 is answered when the high watermark it would learn moves."""
 
+from mini_kafka.broker.long_poll import hw_news
 from mini_kafka.broker.replica import LeaderState
-from mini_kafka.broker.replica_manager import _hw_news
 
 LAG_MS = 3000
 
@@ -52,9 +52,10 @@ def test_two_fetches_held_for_one_follower_both_must_end():
 
 def test_a_held_fetch_is_news_when_the_high_watermark_it_would_learn_moves():
     asked = [{"fetch_offset": 10, "high_watermark": 8}]
-    assert _hw_news(asked, [{"high_watermark": 10}])
-    assert not _hw_news(asked, [{"high_watermark": 8}])
+    assert hw_news(asked, [{"high_watermark": 10}])
+    assert not hw_news(asked, [{"high_watermark": 8}])
     # Its own log end caps what it could learn: no busy loop for a follower behind.
-    assert not _hw_news([{"fetch_offset": 8, "high_watermark": 8}], [{"high_watermark": 10}])
-    assert not _hw_news([{"fetch_offset": 10}], [{"high_watermark": 10}])  # none named
-    assert not _hw_news(asked, [{"error": "NOT_LEADER_OR_FOLLOWER"}])
+    assert not hw_news([{"fetch_offset": 8, "high_watermark": 8}], [{"high_watermark": 10}])
+    assert not hw_news([{"fetch_offset": 10}], [{"high_watermark": 10}])  # none named
+    assert not hw_news(asked, [{"error": "NOT_LEADER_OR_FOLLOWER"}])
+    assert not hw_news([{"fetch_offset": 10, "high_watermark": "8"}], [{"high_watermark": 10}])
