@@ -115,16 +115,21 @@ class ReplicaManager:
             p = image.partition(*key)
             if p is None or self.broker_id not in p["replicas"]:
                 self._drop(key)
-                continue
-            if key in self.storage.offline:
-                continue
-            part = self.partitions.get(key)
+            else:
+                self._take_on(key, p, image, now)
+
+    def _take_on(self, key: tuple[str, int], p: dict, image: MetadataImage,
+                 now: int) -> None:
+        """A partition hosted here: open it if new, then lead or follow as `p` says."""
+        if key in self.storage.offline:
+            return  # retried on its own schedule
+        part = self.partitions.get(key)
+        if part is None:
+            part = self.storage.open(key, image)
             if part is None:
-                part = self.storage.open(key, image)
-                if part is None:
-                    continue
-                self.partitions[key] = part
-            self._follow(part, p, image, now)
+                return
+            self.partitions[key] = part
+        self._follow(part, p, image, now)
 
     def _drop(self, key: tuple[str, int]) -> None:
         """A partition no longer hosted here (topic removed or replica moved)."""
@@ -145,15 +150,7 @@ class ReplicaManager:
                 continue
             key = (p["topic"], p["partition"])
             hosted.add(key)
-            if key in self.storage.offline:
-                continue  # retried on its own schedule
-            part = self.partitions.get(key)
-            if part is None:
-                part = self.storage.open(key, image)
-                if part is None:
-                    continue
-                self.partitions[key] = part
-            self._follow(part, p, image, now)
+            self._take_on(key, p, image, now)
         for key in [k for k in [*self.partitions, *self.storage.offline] if k not in hosted]:
             self._drop(key)
         broker_epoch = self.role.broker_epoch

@@ -30,7 +30,7 @@ def test_an_incremental_change_follows_only_its_partitions_and_drops_moved_ones(
     manager = SimpleNamespace(
         broker_id=1, clock=ManualClock(), partitions=held,
         storage=SimpleNamespace(swept=True, offline={}),
-        _follow=lambda part, p, image, now: followed.append((p["topic"], p["partition"])),
+        _take_on=lambda key, p, image, now: followed.append((p["topic"], p["partition"])),
         _drop=dropped.append)
     image.apply(2, [part_record("t", 7, leader=2), part_record("t", 8, replicas=(2, 3, 4))])
     ReplicaManager.on_metadata(manager, image, {("t", 7), ("t", 8)})
