@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="how long idle CPU is measured")
     scale.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                        help="each measurement's deadline")
+    scale.add_argument("--keep-dir", metavar="DIR",
+                       help="run the cluster in DIR (new or empty) and keep its data and "
+                            "node logs afterwards (default: a temporary directory)")
     scale.set_defaults(func=cmd_scale)
 
     produce = cmds.add_parser("produce", help="Kafka's producer perf test")
@@ -163,7 +166,7 @@ def cmd_scale(args) -> int:
     from mini_kafka.perf.scale_figures import ScaleError, ScaleSettings
 
     settings = ScaleSettings(args.coordinators, args.brokers, args.partitions, args.kill,
-                             args.settle, args.idle_window, args.timeout)
+                             args.settle, args.idle_window, args.timeout, args.keep_dir)
     try:
         settings.check()
         report = scale.run(settings)

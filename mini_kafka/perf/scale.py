@@ -16,6 +16,7 @@ partition keeps min.insync.replicas live replicas: otherwise acks=all could not 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import threading
@@ -59,7 +60,7 @@ def run(settings: ScaleSettings, say: Callable[[str], None] = _say) -> ScaleRepo
 
     settings.check()
     report = ScaleReport(settings)
-    with tempfile.TemporaryDirectory(prefix="mini-kafka-scale-") as tmp:
+    with _cluster_dir(settings.keep_dir) as tmp:
         cluster = Cluster(local_cluster_config(Path(tmp) / "cluster", settings.coordinators,
                                                settings.brokers))
         every_node = []  # each process the cluster ever had, restarted ones included
@@ -82,6 +83,15 @@ def run(settings: ScaleSettings, say: Callable[[str], None] = _say) -> ScaleRepo
                    f"{len(left)}" + (f" (pids {', '.join(map(str, left))})" if left else ""),
                    "left", len(left))
     return report
+
+
+def _cluster_dir(keep_dir: str | None):
+    """A temporary directory, or `keep_dir` left in place afterwards: a run's node logs
+    are what tells why it went wrong."""
+    if keep_dir is None:
+        return tempfile.TemporaryDirectory(prefix="mini-kafka-scale-")
+    Path(keep_dir).mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(keep_dir)
 
 
 def _measure(cluster, s: ScaleSettings, report: ScaleReport, say, every_node: list) -> None:

@@ -8,6 +8,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from mini_kafka.config import BrokersSection, CoordinatorsSection
 from mini_kafka.coordinator.state import PARTITIONS_MAX
@@ -37,6 +38,7 @@ class ScaleSettings:
     settle_s: float = 5.0  # after start-up, before the idle window
     idle_window_s: float = 10.0
     timeout_s: float = 60.0  # each measurement's deadline
+    keep_dir: str | None = None  # run the cluster here and leave its data and logs
 
     def check(self) -> None:
         """Raise ScaleError naming the first flag that is out of range."""
@@ -51,6 +53,10 @@ class ScaleSettings:
         if not 0 <= self.kill < self.brokers:
             raise ScaleError(f"--kill {self.kill}: from 0 to {self.brokers - 1} with "
                              f"{self.brokers} brokers")
+        if self.keep_dir is not None and Path(self.keep_dir).exists() and \
+                any(Path(self.keep_dir).iterdir()):
+            raise ScaleError(f"--keep-dir {self.keep_dir}: not empty (a run keeps its "
+                             "cluster there: name a new or empty directory)")
         for flag, value in (("--settle", self.settle_s), ("--idle-window", self.idle_window_s),
                             ("--timeout", self.timeout_s)):
             if not value >= 0 or (flag != "--settle" and value == 0):

@@ -19,7 +19,7 @@ def test_perf_scale_measures_every_row_and_leaves_no_process(tmp_path):
     out = subprocess.run([sys.executable, "-c", WITHOUT_TEST_DEPENDENCIES, "perf", "scale",
                           "--coordinators", "1", "--brokers", "4", "--partitions", "12",
                           "--kill", "1", "--settle", "0", "--idle-window", "0.5",
-                          "--timeout", "30"],
+                          "--timeout", "30", "--keep-dir", "kept"],
                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     table = [line for line in out.stdout.splitlines() if line.startswith("| ")]
@@ -30,6 +30,10 @@ def test_perf_scale_measures_every_row_and_leaves_no_process(tmp_path):
     assert cells["node processes left after down"] == "0"
     assert "met" not in table[0]  # not the sizes: not judged against its targets
     assert "1 coordinators + 4 brokers" in out.stdout
+    # --keep-dir (relative: to where the command ran) leaves every node's log behind.
+    logs = sorted(p.name for p in (tmp_path / "kept" / "cluster").glob("*/*.log"))
+    assert logs == ["broker-1.log", "broker-2.log", "broker-3.log", "broker-4.log",
+                    "coordinator-1.log"], logs
 
 
 def test_perf_scale_that_cannot_go_on_prints_what_it_measured_and_why(tmp_path):

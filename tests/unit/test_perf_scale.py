@@ -57,6 +57,14 @@ def test_the_command_line_refuses_bad_flags_before_starting_anything(capsys):
     assert "invalid int value: 'many'" in capsys.readouterr().err
 
 
+def test_keep_dir_must_be_new_or_empty(tmp_path):
+    ScaleSettings(keep_dir=str(tmp_path / "new")).check()
+    ScaleSettings(keep_dir=str(tmp_path)).check()
+    (tmp_path / "cluster").mkdir()  # a run's leftovers: reusing them would mix two runs
+    with pytest.raises(ScaleError, match=f"^--keep-dir {tmp_path}: not empty"):
+        ScaleSettings(keep_dir=str(tmp_path)).check()
+
+
 def test_leader_spread_is_the_busiest_broker_over_the_average():
     assert leader_spread(ring(12, 60), list(range(1, 13))) == 1.0
     parts = ring(4, 8)
