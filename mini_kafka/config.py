@@ -173,6 +173,9 @@ class LimitsSection:
     socket_queue_messages_max: int = bounded(10_000, 1, 10_000_000)
     message_bytes_max: int = bounded(16 * 1024 * 1024, 1024, 2**31 - 1)
     log_tail_lines: int = bounded(20, 0, 10_000)
+    # A broker takes on a large metadata change (a 1000-partition create) in slices of
+    # about this long, serving requests and heartbeats between them.
+    metadata_apply_slice_ms: int = bounded(5, 1, 60_000)
     # Nodes importing Python at once while a cluster starts, per core (launcher/startup.py).
     starting_nodes_per_core_max: int = bounded(3, 1, 1_000)
     # A problem that repeats (a stalled follower, a full disk) logs once per interval.

@@ -48,6 +48,11 @@ class BrokerRole:
         self.incarnation = f"{node.rng.getrandbits(64):016x}"
         self.broker_epoch: int | None = None
         self.image = MetadataImage()
+        # The offset whose partitions are all taken on (the image may be ahead of it
+        # while a large change is applied in slices): what heartbeats report, so a
+        # broker is unfenced only once it has opened and checked every replica.
+        self.applied_offset = self.image.offset
+        self._applying = asyncio.Lock()
         self.metadata_changed = asyncio.Event()
         self._session_task: asyncio.Task | None = None
         self._metadata_task: asyncio.Task | None = None
@@ -162,7 +167,7 @@ class BrokerRole:
 
     def _behind_registration(self) -> bool:
         return self.broker_epoch is not None and self.fenced and \
-            self.image.offset < self.broker_epoch
+            self.applied_offset < self.broker_epoch
 
     async def _register(self) -> None:
         reply = await self.controller.call_controller(ApiKey.BROKER_REGISTRATION, {
@@ -179,7 +184,7 @@ class BrokerRole:
         self.replicas.storage.news.clear()  # what changes from here goes in the next one
         reply = await self.controller.call_controller(ApiKey.BROKER_HEARTBEAT, {
             "broker_id": self.broker_id, "broker_epoch": self.broker_epoch,
-            "metadata_offset": self.image.offset,
+            "metadata_offset": self.applied_offset,
             **self.replicas.storage.report(self.image, self.broker_epoch)})
         if reply.error == "STALE_BROKER_EPOCH":
             log.warning("the controller no longer knows epoch %s: registering again",
@@ -223,7 +228,7 @@ class BrokerRole:
             if reply.error != "NONE":
                 await asyncio.sleep(self.config.limits.retry_backoff_ms / 1000)
                 continue
-            self._apply_metadata(reply)
+            await self._apply_metadata(reply)
 
     async def catch_up_metadata(self) -> None:
         """Bring the image up to everything the controller committed before now (a
@@ -239,15 +244,30 @@ class BrokerRole:
             log.info("metadata catch-up: %s", e)
             return
         if reply.error == "NONE":
-            self._apply_metadata(reply)
+            await self._apply_metadata(reply)
 
-    def _apply_metadata(self, reply: Message) -> None:
+    async def _apply_metadata(self, reply: Message) -> None:
         # Half applied, the image and the partitions would disagree for good: a failure
         # here crashes the broker (a storage error stays inside its partition).
-        with self.node.supervisor.fatal("applying committed metadata"):
-            self._apply_metadata_unsupervised(reply)
+        # One apply at a time (the metadata follower's and a catch-up's): the image
+        # holds still while its partitions are taken on in slices, with requests and
+        # heartbeats served between them.
+        async with self._applying:
+            with self.node.supervisor.fatal("applying committed metadata"):
+                moved, changed = self._apply_image(reply)
+                if not moved:
+                    return
+                await self.replicas.on_metadata_in_slices(
+                    self.image, changed, self.config.limits.metadata_apply_slice_ms)
+                self.groups.on_metadata(self.image)
+                self.txns.on_metadata(self.image)
+                self.applied_offset = self.image.offset
+                self.metadata_changed.set()
+                self.metadata_changed = asyncio.Event()
 
-    def _apply_metadata_unsupervised(self, reply: Message) -> None:
+    def _apply_image(self, reply: Message) -> tuple[bool, set[tuple[str, int]] | None]:
+        """Apply `reply`'s changes to the image: whether it moved, and the partitions
+        they changed when they changed nothing else (None: they may have changed any)."""
         before = self.image.offset
         body = reply.body
         snapshot = body.get("snapshot")
@@ -270,12 +290,7 @@ class BrokerRole:
             # Without this the next poll finds "something newer" at once, forever: a spin.
             if body.get("offset", -1) > self.image.offset:
                 self.image.apply(body["offset"], [])
-        if self.image.offset != before:
-            self.replicas.on_metadata(self.image, changed)
-            self.groups.on_metadata(self.image)
-            self.txns.on_metadata(self.image)
-            self.metadata_changed.set()
-            self.metadata_changed = asyncio.Event()
+        return self.image.offset != before, changed
 
 
 def _partitions_changed(changed: set[tuple[str, int]] | None,

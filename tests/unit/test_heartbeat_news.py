@@ -16,7 +16,7 @@ LONG_S = 30.0  # an interval no test waits out
 def waiting_broker(news: asyncio.Event, *, epoch=5, fenced=False, offset=10):
     stub = SimpleNamespace(replicas=SimpleNamespace(storage=SimpleNamespace(news=news)),
                            broker_epoch=epoch, fenced=fenced,
-                           image=SimpleNamespace(offset=offset),
+                           applied_offset=offset,
                            metadata_changed=asyncio.Event())
     stub._behind_registration = lambda: BrokerRole._behind_registration(stub)
     return stub
@@ -55,12 +55,12 @@ def test_a_fenced_broker_heartbeats_as_soon_as_its_metadata_reaches_its_registra
         broker = waiting_broker(asyncio.Event(), epoch=12, fenced=True, offset=10)
         waiting = asyncio.ensure_future(BrokerRole._until_next_heartbeat(broker, LONG_S))
         await asyncio.sleep(0.02)
-        broker.image.offset = 11  # not yet
+        broker.applied_offset = 11  # not yet
         broker.metadata_changed.set()
         broker.metadata_changed = asyncio.Event()
         await asyncio.sleep(0.05)
         assert not waiting.done()
-        broker.image.offset = 12
+        broker.applied_offset = 12
         broker.metadata_changed.set()
         await asyncio.wait_for(waiting, 5)
 

@@ -29,9 +29,9 @@ def test_an_incremental_change_follows_only_its_partitions_and_drops_moved_ones(
     held = {("t", p): object() for p in range(1000)}
     manager = SimpleNamespace(
         broker_id=1, clock=ManualClock(), partitions=held,
-        storage=SimpleNamespace(swept=True, offline={}),
+        storage=SimpleNamespace(swept=True, offline={}), role=SimpleNamespace(broker_epoch=1),
         _take_on=lambda key, p, image, now: followed.append((p["topic"], p["partition"])),
         _drop=dropped.append)
     image.apply(2, [part_record("t", 7, leader=2), part_record("t", 8, replicas=(2, 3, 4))])
-    ReplicaManager.on_metadata(manager, image, {("t", 7), ("t", 8)})
+    list(ReplicaManager.reconcile(manager, image, {("t", 7), ("t", 8)}))
     assert followed == [("t", 7)] and dropped == [("t", 8)]
