@@ -143,7 +143,7 @@ class CoordinatorRole:
     def _next_due_ms(self) -> int:
         due = self.timer.next_due_ms()
         if self.raft.role == LEADER:
-            expiry = self.sessions.next_expiry_ms()
+            expiry = self.sessions.next_expiry_ms(self.raft.term)
             if expiry is not None:
                 due = min(due, expiry)
             if self.config.topics.auto_leader_rebalance_enable:
@@ -251,11 +251,14 @@ class CoordinatorRole:
 
     def _notice_role_change(self) -> None:
         is_leader = self.raft.role == LEADER
-        if is_leader and not self._was_leader:
+        # A term of its own it has not noticed yet (leadership lost and won again
+        # while a write was pending) is a new controllership all the same.
+        if is_leader and (not self._was_leader or self.sessions.term != self.raft.term):
             log.info("became the active controller in term %d", self.raft.term)
             unfenced = {b: info["epoch"] for b, info in self.state.image.brokers.items()
                         if not info["fenced"]}
-            self.sessions.grant_grace(unfenced, self.node.clock.monotonic_ms())
+            self.sessions.grant_grace(unfenced, self.node.clock.monotonic_ms(),
+                                      self.raft.term)
         elif self._was_leader and not is_leader:
             log.info("no longer the controller (term %d)", self.raft.term)
             self._fail_proposals("leadership lost before the write committed")
@@ -313,7 +316,7 @@ class CoordinatorRole:
 
     def _controller_duties(self) -> None:
         now = self.node.clock.monotonic_ms()
-        for broker_id, epoch in self.sessions.expired(now):
+        for broker_id, epoch in self.sessions.expired(now, self.raft.term):
             self.sessions.forget(broker_id)
             broker = self.state.image.brokers.get(broker_id)
             if broker and not broker["fenced"] and broker["epoch"] == epoch:

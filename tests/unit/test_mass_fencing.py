@@ -124,13 +124,14 @@ def test_malformed_fence_lists_are_refused():
 
 def test_fences_decided_while_one_commits_go_together_in_the_next():
     sessions, batcher = BrokerSessions(1500), FenceBatcher()
+    sessions.grant_grace({}, now_ms=0, term=1)
     for b in range(1, 8):
         sessions.heartbeat(b, 100 + b, now_ms=0)
     sessions.heartbeat(1, 101, now_ms=-100)  # broker 1 went silent a little earlier
     writes = []
 
     def tick(now_ms):
-        for b, epoch in sessions.expired(now_ms):
+        for b, epoch in sessions.expired(now_ms, 1):
             sessions.forget(b)
             batcher.add(b, epoch)
         batch = batcher.take()
