@@ -74,7 +74,7 @@ def wait_ready(cluster, node: str, proc: subprocess.Popen) -> None:
 def test_a_broker_that_fails_applying_metadata_exits_loudly(mini_kafka_cluster_factory):
     cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1)
     proc = run_patched(cluster, "broker-1",
-                       "mini_kafka.broker.replica_manager:ReplicaManager.on_metadata")
+                       "mini_kafka.broker.replica_manager:ReplicaManager.reconcile")
     try:
         wait_ready(cluster, "broker-1", proc)
         create_boom(cluster)
