@@ -148,9 +148,6 @@ class TimeoutsSection:
     # within metadata_reader_lag_max_ms (broker/reader_watch.py).
     metadata_poll_max_wait_ms: int = bounded(10_000, 1, 60_000)
     metadata_reader_lag_max_ms: int = bounded(1_500, 1, 600_000)
-    # A broker's held poll is answered at most this often; changes committed meanwhile
-    # go together (coordinator/poll_pacing.py). The first after a quiet spell goes at once.
-    metadata_poll_answer_interval_min_ms: int = bounded(100, 0, 60_000)
     # One try at one coordinator; a silent one is then skipped for the next.
     controller_attempt_timeout_ms: int = bounded(1_000, 1, 600_000)
     leader_imbalance_check_interval_ms: int = bounded(3_000, 1, 3_600_000)

@@ -20,7 +20,6 @@ from typing import Any
 
 from mini_kafka.coordinator.commands import check_command, stamped
 from mini_kafka.coordinator.fencing import FenceBatcher
-from mini_kafka.coordinator.poll_pacing import PollPacing
 from mini_kafka.coordinator.raft_storage import RaftStorage
 from mini_kafka.coordinator.raft_writer import RaftWriter
 from mini_kafka.coordinator.sessions import BrokerSessions
@@ -56,7 +55,6 @@ class CoordinatorRole:
         self._woken = asyncio.Event()  # something is due sooner than the ticks sleep for
         self._sleeping_until_ms = 0
         self.sessions = BrokerSessions(t.broker_session_timeout_ms)
-        self._pacing = PollPacing(t.metadata_poll_answer_interval_min_ms)
         self._proposals: dict[int, tuple[int, asyncio.Future]] = {}  # index -> (term, result)
         self._applied = asyncio.Event()
         self._was_leader = False
@@ -428,12 +426,6 @@ class CoordinatorRole:
                 await asyncio.wait_for(self._applied.wait(), wait_ms / 1000)
             except TimeoutError:
                 pass
-            else:  # woken by a commit: more may follow it (poll_pacing.py)
-                delay_ms = self._pacing.delay_ms(request.sender, self.node.clock.monotonic_ms())
-                if delay_ms:
-                    await asyncio.sleep(delay_ms / 1000)
-        if wait_ms > 0:  # a broker following metadata, not a one-off read
-            self._pacing.answered(request.sender, self.node.clock.monotonic_ms())
         # The changes go pre-encoded in a payload frame (coordinator/history.py).
         changes = self.state.changes.encoded_after(after)
         body: dict[str, Any] = {"offset": self.state.offset}

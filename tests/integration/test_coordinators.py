@@ -204,35 +204,3 @@ def test_a_broker_whose_metadata_reader_is_paused_reads_from_another(
                    what=f"broker-{broker} to read past its paused {reader}")
     finally:
         cluster.resume(reader)
-
-
-def test_a_followers_held_poll_is_answered_at_most_once_an_interval(mini_kafka_cluster_factory):
-    """A burst of commits reaches a metadata follower in one answer, not one each
-    (coordinator/poll_pacing.py); the first commit after a quiet spell goes at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from launcher import control
-    from mini_kafka.protocol import ApiKey
-
-    interval_s = 1.0
-    cluster = mini_kafka_cluster_factory(coordinators=1, brokers=1, overrides={
-        "timeouts": {"metadata_poll_answer_interval_min_ms": int(interval_s * 1000)}})
-
-    def poll(after):
-        reply = control.call_node(cluster.config, "coordinator-1", ApiKey.METADATA_POLL,
-                                  {"after_offset": after, "max_wait_ms": 5000},
-                                  timeout_ms=10_000)
-        return reply.body["offset"], time.monotonic()
-
-    start = poll(-1)[0]  # answered at once: there is news for a new follower
-    with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(poll, start)
-        time.sleep(0.2)  # held at the coordinator before the commit it waits for
-        cluster.write_metadata({"op": "init_producer_id"})
-        offset_a, answered_a = first.result()
-        assert offset_a > start
-        second = pool.submit(poll, offset_a)
-        cluster.write_metadata({"op": "init_producer_id"})
-        offset_b, answered_b = second.result()
-    assert offset_b > offset_a
-    assert answered_b - answered_a >= interval_s * 0.9, "answered again within the interval"
