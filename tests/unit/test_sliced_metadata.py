@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from mini_kafka.broker.replica_manager import ReplicaManager
 from mini_kafka.broker.server import BrokerRole
 from mini_kafka.supervisor import Supervisor
 from tests.unit.test_replica_storage import image, manager
