@@ -53,10 +53,10 @@ class ScaleSettings:
         if not 0 <= self.kill < self.brokers:
             raise ScaleError(f"--kill {self.kill}: from 0 to {self.brokers - 1} with "
                              f"{self.brokers} brokers")
-        if self.keep_dir is not None and Path(self.keep_dir).exists() and \
-                any(Path(self.keep_dir).iterdir()):
-            raise ScaleError(f"--keep-dir {self.keep_dir}: not empty (a run keeps its "
-                             "cluster there: name a new or empty directory)")
+        kept = Path(self.keep_dir) if self.keep_dir is not None else None
+        if kept is not None and kept.exists() and (not kept.is_dir() or any(kept.iterdir())):
+            raise ScaleError(f"--keep-dir {self.keep_dir}: not a new or empty directory (a "
+                             "run keeps its cluster there)")
         for flag, value in (("--settle", self.settle_s), ("--idle-window", self.idle_window_s),
                             ("--timeout", self.timeout_s)):
             if not value >= 0 or (flag != "--settle" and value == 0):

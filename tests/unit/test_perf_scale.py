@@ -61,8 +61,11 @@ def test_keep_dir_must_be_new_or_empty(tmp_path):
     ScaleSettings(keep_dir=str(tmp_path / "new")).check()
     ScaleSettings(keep_dir=str(tmp_path)).check()
     (tmp_path / "cluster").mkdir()  # a run's leftovers: reusing them would mix two runs
-    with pytest.raises(ScaleError, match=f"^--keep-dir {tmp_path}: not empty"):
+    with pytest.raises(ScaleError, match=f"^--keep-dir {tmp_path}: not a new or empty"):
         ScaleSettings(keep_dir=str(tmp_path)).check()
+    (tmp_path / "file").write_text("")  # a file is no directory to run in either
+    with pytest.raises(ScaleError, match="file: not a new or empty directory"):
+        ScaleSettings(keep_dir=str(tmp_path / "file")).check()
 
 
 def test_leader_spread_is_the_busiest_broker_over_the_average():
