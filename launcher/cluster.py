@@ -32,6 +32,7 @@ import psutil
 
 from launcher import chaos, chaos_log, control, discovery, ports, state
 from launcher.control import StatusProber
+from launcher.forkserver import ForkServer
 from launcher.processes import NodeProcess, log_tail, spawn, stop_all
 from launcher.startup import SpawnWindow
 from mini_kafka.access import member_names
@@ -86,6 +87,7 @@ class Cluster:
         self._owned = False  # processes this object spawned (stopped at interpreter exit)
         self.actor = chaos_log.default_actor()  # who injects faults, in the chaos-event log
         self.warnings: list[str] = []  # what `start` found worth telling its user
+        self._forkserver: ForkServer | None = None  # forks this object's nodes (started lazily)
 
     @classmethod
     def copy_on_free_ports(cls, config: ClusterConfig | dict | str | Path,
@@ -150,6 +152,9 @@ class Cluster:
             stop_all([n for n in nodes if n.spec.role == role], grace_s)
         state.remove_state(self.data_dir)
         self._owned = False
+        if self._forkserver is not None:
+            self._forkserver.close(grace_s)
+            self._forkserver = None
 
     def _restarted_elsewhere(self) -> list[NodeProcess]:
         """Live nodes recorded in the state file that this object does not know by pid."""
@@ -483,11 +488,13 @@ class Cluster:
         pending = {s.name: s for s in specs}
         window = SpawnWindow(specs, self.config.limits.starting_nodes_per_core_max * _cores())
         spawned: set[str] = set()
+        forkserver = self._fork_server()
         with StatusProber(self.config) as ask:
             while pending:
                 taken = window.take()
                 for spec in taken:
-                    self.nodes[spec.name] = spawn(spec, self._config_path, self.data_dir)
+                    self.nodes[spec.name] = spawn(spec, self._config_path, self.data_dir,
+                                                  forkserver, self.warnings.append)
                     spawned.add(spec.name)
                 if taken:
                     self._write_state()
@@ -524,6 +531,19 @@ class Cluster:
                 rest_s = READY_POLL_INTERVAL_MS / 1000 - (time.monotonic() - round_began)
                 if pending and rest_s > 0 and not window.has_room:
                     time.sleep(rest_s)
+
+    def _fork_server(self) -> ForkServer | None:
+        """The running fork server, started now if there is none: None if it cannot
+        start, and the nodes are then started the ordinary way."""
+        if self._forkserver is not None and self._forkserver.running:
+            return self._forkserver
+        try:
+            self._forkserver = ForkServer(
+                self.data_dir, self.config.timeouts.node_startup_timeout_ms / 1000)
+        except OSError as e:
+            self.warnings.append(f"nodes started without the fork server ({e})")
+            self._forkserver = None
+        return self._forkserver
 
     def _not_ready(self, names: list[str], within: str) -> str:
         """Which nodes, and the logs of the first few: a hundred tails would bury it."""

@@ -10,11 +10,13 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from launcher.forkserver import ForkedChild, ForkServer, ForkServerGone
 from mini_kafka.config import NodeSpec
 
 PROFILE_DIR_ENV = "MINI_KAFKA_PROFILE_DIR"
@@ -25,7 +27,7 @@ class NodeProcess:
     spec: NodeSpec
     pid: int
     create_time: float
-    popen: subprocess.Popen | None = field(default=None, repr=False)
+    popen: subprocess.Popen | ForkedChild | None = field(default=None, repr=False)
 
     def process(self) -> psutil.Process | None:
         """The live process, or None if it exited (or the pid now belongs to another)."""
@@ -65,16 +67,29 @@ def log_path(data_dir: Path, name: str) -> Path:
     return data_dir / name / f"{name}.log"
 
 
-def spawn(spec: NodeSpec, config_path: Path, data_dir: Path) -> NodeProcess:
-    """Start `python -m mini_kafka.<role>`: a fresh interpreter, so no ZeroMQ context or
-    socket crosses a fork. Its own session: a Ctrl-C in the launcher's terminal is the
-    launcher's to handle, and SIGSTOP of one node stops only that node."""
+def spawn(spec: NodeSpec, config_path: Path, data_dir: Path,
+          forkserver: ForkServer | None = None,
+          warn: Callable[[str], None] | None = None) -> NodeProcess:
+    """Start the node: forked by `forkserver` when there is one (its imports done once
+    for every node), else `python -m mini_kafka.<role>`. Either way a fresh process with
+    no ZeroMQ context or socket from its parent, in its own session (a Ctrl-C in the
+    launcher's terminal is the launcher's to handle, and SIGSTOP of one node stops only
+    that node), stdout and stderr appended to its log."""
     node_dir = data_dir / spec.name
     node_dir.mkdir(parents=True, exist_ok=True)
-    out = open(log_path(data_dir, spec.name), "ab")  # crashes before logging starts land here
     # MINI_KAFKA_PROFILE_DIR=DIR runs each node under cProfile, written to DIR/<node>.prof
     # when it stops cleanly: how the perf work finds where a broker's time goes.
     profile_dir = os.environ.get(PROFILE_DIR_ENV)
+    if forkserver is not None and not profile_dir:
+        try:
+            child = forkserver.spawn(spec.role, spec.id, spec.name, config_path,
+                                     log_path(data_dir, spec.name), dict(os.environ),
+                                     os.getcwd())
+            return _node_process(spec, child)
+        except ForkServerGone as e:
+            if warn is not None:
+                warn(f"{spec.name} started without the fork server ({e})")
+    out = open(log_path(data_dir, spec.name), "ab")  # crashes before logging starts land here
     profiler = ["-m", "cProfile", "-o", str(Path(profile_dir) / f"{spec.name}.prof")] \
         if profile_dir else []
     try:
@@ -86,11 +101,15 @@ def spawn(spec: NodeSpec, config_path: Path, data_dir: Path) -> NodeProcess:
         )
     finally:
         out.close()
+    return _node_process(spec, popen)
+
+
+def _node_process(spec: NodeSpec, child: subprocess.Popen | ForkedChild) -> NodeProcess:
     try:
-        create_time = psutil.Process(popen.pid).create_time()
+        create_time = psutil.Process(child.pid).create_time()
     except psutil.NoSuchProcess:
         create_time = 0.0
-    return NodeProcess(spec, popen.pid, create_time, popen)
+    return NodeProcess(spec, child.pid, create_time, child)
 
 
 def stop_all(nodes: list[NodeProcess], grace_s: float) -> None:
