@@ -1,12 +1,14 @@
 """Which nodes the launcher spawns next while a cluster starts — pure.
 
-A node's first ~0.3 s is its interpreter importing the package: all CPU. A hundred
-spawned at once on two cores share them for ~15 s, and meanwhile the nodes already up
-get a hundredth of a core each: their heartbeats come late, the controller fences them,
-they register again, and 5 coordinators + 100 brokers took 82 s to come up. So at most
-`limits.starting_nodes_per_core_max` nodes per core are importing at a time: the next
-is spawned as soon as one answers its first status request (its imports are done), and
-each then registers while the next ones import.
+A node's start used to be ~0.3 s of CPU for its interpreter to import the package. A
+hundred spawned at once on two cores shared them for ~15 s, and meanwhile the nodes
+already up got a hundredth of a core each: their heartbeats came late, the controller
+fenced them, they registered again, and 5 coordinators + 100 brokers took 82 s to come
+up. Nodes are now forked from the fork server, imports done (launcher/forkserver.py),
+but a node's first moments are still all CPU (its sockets, its CURVE handshakes, its
+registration, its replicas). So at most `limits.starting_nodes_per_core_max` nodes per
+core are starting at a time: the next is spawned as soon as one answers its first status
+request, and each then registers while the next ones start.
 """
 
 from __future__ import annotations

@@ -14,11 +14,8 @@ from launcher.forkserver import ForkedChild, ForkServer, ForkServerGone
 from tests.helpers import wait_until
 
 
-def forkservers_of_this_process() -> list[psutil.Process]:
-    # Only direct children: a forked node keeps the server's command line (its name is
-    # its own), so grandchildren would match too.
-    return [p for p in psutil.Process().children()
-            if "mini_kafka.forkserver" in " ".join(p.cmdline())]
+def parents_of(cluster) -> set[int]:
+    return {psutil.Process(n.pid).ppid() for n in cluster.nodes.values() if n.alive()}
 
 
 def test_forked_nodes_are_named_report_exit_codes_and_leave_nothing(
@@ -39,9 +36,11 @@ def test_forked_nodes_are_named_report_exit_codes_and_leave_nothing(
     cluster.restart("broker-2")  # forked again by the same server
     assert isinstance(cluster.nodes["broker-2"].popen, ForkedChild)
     assert {s.name: s.state for s in cluster.status()}["broker-2"] == "up"
-    assert len(forkservers_of_this_process()) == 1
+    server = cluster._forkserver._proc.pid
+    assert parents_of(cluster) == {server}  # every node, the restarted one too
+    assert "mini_kafka.forkserver" in " ".join(psutil.Process(server).cmdline())
     cluster.stop()
-    assert forkservers_of_this_process() == []
+    assert not psutil.pid_exists(server)  # stopped and reaped with the cluster
     assert not any(n.alive() for n in cluster.nodes.values())
 
 
