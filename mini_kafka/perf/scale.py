@@ -144,13 +144,13 @@ def _create(cluster, admin, producer, s, report, say, brokers) -> None:
          _until(leaders_visible, began, s.timeout_s), "create")
     _row(report, "... then an acks=all write to every partition",
          _write_everywhere(producer, s.partitions, time.monotonic(), s.timeout_s, report))
-    placed = _partitions(cluster)
+    placed = _partitions(cluster, s.timeout_s)
     report.add("leader spread (most leaders on a broker / average)",
                _spread_text(placed, brokers), "spread", leader_spread(placed, brokers))
 
 
 def _kill_and_return(cluster, producer, s, report, say, brokers, every_node) -> None:
-    partitions = _partitions(cluster)
+    partitions = _partitions(cluster, s.timeout_s)
     victims = choose_victims(partitions, brokers, s.kill, REPLICATION_FACTOR - MIN_INSYNC)
     live = set(brokers) - set(victims)
     say(f"SIGKILL brokers {', '.join(map(str, victims))} at once...")
@@ -181,12 +181,12 @@ def _kill_and_return(cluster, producer, s, report, say, brokers, every_node) -> 
     report.add(f"restart the {s.kill} -> registered again",
                f"{time.monotonic() - began:.1f} s")
     report.add("... leader spread then, before the preferred-leader election",
-               _spread_text(_partitions(cluster), brokers))
+               _spread_text(_partitions(cluster, s.timeout_s), brokers))
     _row(report, "... every ISR whole again",
          _until(lambda: isr_whole(_partitions(cluster)), began, s.timeout_s))
     elected = _until(lambda: preferred_led(_partitions(cluster)), began, s.timeout_s)
     _row(report, "... every partition led by its preferred replica", elected)
-    after = _partitions(cluster)
+    after = _partitions(cluster, s.timeout_s)
     report.add("... leader spread after the election", _spread_text(after, brokers), "spread",
                leader_spread(after, brokers))
 
@@ -252,8 +252,18 @@ def _rss_mb(cluster, role: str) -> list[float]:
             if n.spec.role == role]
 
 
-def _partitions(cluster) -> list[dict]:
-    return list(cluster.metadata(linearizable=True).partitions.values())
+def _partitions(cluster, timeout_s: float = 0.0) -> list[dict]:
+    """Every partition, read through the controller. A coordinator too busy to answer
+    in time (a retriable error: after a restart of ten brokers, 5 + 100 runs stopped on
+    one) is asked again until `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return list(cluster.metadata(linearizable=True).partitions.values())
+        except KafkaError as e:
+            if not e.retriable or time.monotonic() >= deadline:
+                raise
+        time.sleep(POLL_INTERVAL_S)
 
 
 def _spread_text(partitions: list[dict], brokers: list[int]) -> str:

@@ -137,3 +137,35 @@ def test_the_table_judges_targets_only_at_the_issues_sizes():
     small.problems.append("an acks=all write failed: NOT_ENOUGH_REPLICAS")
     assert small.failed and small.format().endswith("- failed: an acks=all write failed: "
                                                     "NOT_ENOUGH_REPLICAS")
+
+
+class _BusyCoordinators:
+    """A cluster whose linearizable reads fail with `errors` first, then answer."""
+
+    def __init__(self, *errors):
+        self.errors = list(errors)
+        self.reads = 0
+
+    def metadata(self, linearizable=False):
+        assert linearizable, "the table reads what the controller committed"
+        self.reads += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return type("Image", (), {"partitions": {("t", 0): {"partition": 0}}})()
+
+
+def test_a_coordinator_too_busy_to_answer_is_asked_again_until_the_timeout():
+    from mini_kafka.errors import KafkaError, KafkaTimeoutError
+    from mini_kafka.perf import scale
+
+    busy = _BusyCoordinators(KafkaTimeoutError("no controller within 5000 ms"),
+                             KafkaTimeoutError("no controller within 5000 ms"))
+    assert scale._partitions(busy, timeout_s=10) == [{"partition": 0}]
+    assert busy.reads == 3
+    # Without time to wait, or for an error that asking again cannot mend, it raises.
+    with pytest.raises(KafkaTimeoutError):
+        scale._partitions(_BusyCoordinators(KafkaTimeoutError("late")), timeout_s=0)
+    refused = _BusyCoordinators(KafkaError("INVALID_REQUEST", "bad"))
+    with pytest.raises(KafkaError, match="INVALID_REQUEST"):
+        scale._partitions(refused, timeout_s=10)
+    assert refused.reads == 1
