@@ -200,6 +200,7 @@ class Client:
         self._peer_names = dict(peer_names or {})
         self._conns: dict[str, _Connection] = {}
         self._ids = itertools.count(1)
+        self.faults.on_lifted(self._after_lifted_fault)
 
     def peer_name(self, endpoint: str) -> str:
         return self._peer_names.get(endpoint, endpoint)
@@ -282,7 +283,18 @@ class Client:
         msg = Message(Kind.ONEWAY, api, 0, self.name, body or {}, payloads or [])
         return await self._conn(endpoint).send_now_or_drop(encode(msg))
 
+    def _after_lifted_fault(self, lifted) -> None:
+        """A cut to a peer healed: what waits on it was sent or answered through the cut
+        and may be lost. Fail it as a dropped connection would, so that callers ask
+        again now instead of waiting out their timeouts (a follower cut off for 3 s
+        fetched again 13 s later, unless its session had run out and fenced it)."""
+        for conn in self._conns.values():
+            if conn.pending and lifted(conn.peer):
+                conn.fail_pending(f"the fault cutting {conn.peer} off was lifted; this "
+                                  "request may have been lost to it")
+
     def close(self) -> None:
+        self.faults.forget(self._after_lifted_fault)
         for conn in list(self._conns.values()):
             conn.close("client closed")
         self._conns.clear()

@@ -9,6 +9,7 @@ injected, so a seeded run decides the same way every time.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,10 +53,15 @@ class Decision:
 PASS = Decision()
 
 
+def _drops(rules: tuple[FaultRule, ...], peer: str) -> bool:
+    return any(r.drop_rate and r.peer in (ANY_PEER, peer) for r in rules)
+
+
 class FaultRules:
     def __init__(self, rng: random.Random | None = None):
         self._rng = rng or random.Random()
         self._rules: tuple[FaultRule, ...] = ()
+        self._on_lifted: list[Callable[[Callable[[str], bool]], None]] = []
 
     @property
     def active(self) -> bool:
@@ -66,10 +72,24 @@ class FaultRules:
         return self._rules
 
     def set(self, rules: list[FaultRule]) -> None:
-        self._rules = tuple(rules)
+        was, self._rules = self._rules, tuple(rules)
+        if any(r.drop_rate for r in was):
+            for listener in list(self._on_lifted):
+                listener(lambda peer: _drops(was, peer) and not _drops(self._rules, peer))
 
     def clear(self) -> None:
-        self._rules = ()
+        self.set([])
+
+    def on_lifted(self, listener: Callable[[Callable[[str], bool]], None]) -> None:
+        """Call `listener(lifted)` when rules that dropped messages change; `lifted(peer)`
+        says whether messages to or from `peer` were dropped and no longer are. A
+        request that was pending through the cut may have been lost to it, and nothing
+        would answer it before its timeout (a follower's fetch: 10 s and more)."""
+        self._on_lifted.append(listener)
+
+    def forget(self, listener: Callable[[Callable[[str], bool]], None]) -> None:
+        if listener in self._on_lifted:
+            self._on_lifted.remove(listener)
 
     def decide(self, direction: str, peer: str) -> Decision:
         if not self._rules:  # the common case costs one truth test

@@ -286,6 +286,35 @@ def test_a_cut_link_times_out_and_healing_restores_it():
     run(main())
 
 
+def test_a_request_lost_to_a_cut_fails_when_the_cut_heals_not_at_its_timeout():
+    """A cut drops the request; nothing would answer it for its whole timeout (a
+    follower's fetch: seconds after the heal). Lifting the cut fails it at once, as a
+    dropped connection does, and the caller asks again."""
+    ep = endpoint()
+
+    async def main():
+        async with serving(ep):
+            cut = FaultRules()
+            client = Client("c", faults=cut, retries_max=0, peer_names={ep: "server"})
+            try:
+                assert (await client.request(ep, ApiKey.STATUS)).error == "NONE"
+                cut.set([FaultRule(peer="server", direction="out", drop_rate=1.0)])
+                lost = asyncio.ensure_future(client.request(ep, ApiKey.STATUS,
+                                                            timeout_ms=600_000))
+                while not client._conn(ep).pending:  # until it has gone out into the cut
+                    await asyncio.sleep(0)
+                await asyncio.sleep(0)
+                assert not lost.done()
+                cut.clear()
+                with pytest.raises(KafkaError, match="NETWORK_EXCEPTION.*lifted"):
+                    await lost
+                assert (await client.request(ep, ApiKey.STATUS)).error == "NONE"
+            finally:
+                client.close()
+
+    run(main())
+
+
 def test_fault_rules_never_block_the_launchers_node_administration_either_way():
     """A server that drops everything it receives and sends still answers the launcher's
     STATUS and SET_FAULTS: the chaos tools must always be able to read and clear its

@@ -47,3 +47,32 @@ def test_rules_travel_over_the_wire_and_bad_ones_are_named():
         FaultRules.rules_from_wire([{"drop_rate": 2}])
     with pytest.raises(ValueError, match="must be a list"):
         FaultRules.rules_from_wire({"peer": "a"})
+
+
+def test_lifting_a_cut_names_the_peers_it_no_longer_drops():
+    rules = FaultRules(random.Random(1))
+    heard = []
+    rules.on_lifted(heard.append)
+    rules.set([FaultRule(peer="broker-2", drop_rate=1.0), FaultRule(peer="broker-3",
+                                                                    drop_rate=1.0)])
+    assert heard == [], "nothing was dropped before: nothing is lifted"
+    rules.set([FaultRule(peer="broker-3", drop_rate=1.0)])
+    [lifted] = heard
+    assert lifted("broker-2") and not lifted("broker-3") and not lifted("broker-4")
+    rules.set([FaultRule(drop_rate=0.5)])  # every peer lossy now: broker-3 still dropped
+    assert not heard[-1]("broker-3")
+    rules.clear()
+    assert heard[-1]("broker-3") and heard[-1]("anyone")
+    rules.set([FaultRule(delay_ms=10)])  # a delay drops nothing: nobody to tell
+    rules.clear()
+    assert len(heard) == 3
+
+
+def test_a_forgotten_listener_hears_nothing():
+    rules = FaultRules(random.Random(1))
+    heard = []
+    rules.on_lifted(heard.append)
+    rules.forget(heard.append)
+    rules.set([FaultRule(drop_rate=1.0)])
+    rules.clear()
+    assert heard == []
