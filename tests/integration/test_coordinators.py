@@ -32,7 +32,9 @@ def test_killing_the_controller_elects_another_and_writes_resume(mini_kafka_clus
 
 
 def test_brokers_keep_their_sessions_when_the_controller_dies(mini_kafka_cluster_factory):
-    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=3)
+    # Short sessions: the failover is watched for three of them, not for half a minute.
+    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=3, overrides={
+        "timeouts": {"broker_session_timeout_ms": 3_000, "broker_heartbeat_interval_ms": 1_000}})
     first = wait_until(cluster.controller, what="a controller")
     epochs = {b: info["epoch"] for b, info in cluster.metadata(linearizable=True).brokers.items()}
     cluster.kill(first)  # and it stays dead: brokers must find the new controller
