@@ -126,7 +126,7 @@ class TimeoutsSection:
     # a paused or cut-off one goes unnoticed, and it must outlast a busy host's stalls:
     # at 1 s / 3 s a 1000-partition create missed sessions in every run (3 brokers: 1-4
     # missed, 3 of 3 runs; 100 brokers: 176 and 205, and the fencing, ISR churn and
-    # controller loss that followed); at 2 s / 9 s none did (3 runs and 4). Idle, the
+    # controller loss that followed); at 2 s / 9 s none did (3 runs and 6). Idle, the
     # heartbeats are most of what a 100-broker cluster does: 500 ms / 1.5 s idled 5 + 100
     # at 0.35-0.37 core, 1 s / 3 s at 0.23, 2 s / 9 s at 0.18-0.22.
     broker_heartbeat_interval_ms: int = bounded(2_000, 1, 60_000)

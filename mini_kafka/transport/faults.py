@@ -72,10 +72,11 @@ class FaultRules:
         return self._rules
 
     def set(self, rules: list[FaultRule]) -> None:
-        was, self._rules = self._rules, tuple(rules)
+        was, now = self._rules, tuple(rules)
+        self._rules = now
         if any(r.drop_rate for r in was):
             for listener in list(self._on_lifted):
-                listener(lambda peer: _drops(was, peer) and not _drops(self._rules, peer))
+                listener(lambda peer: _drops(was, peer) and not _drops(now, peer))
 
     def clear(self) -> None:
         self.set([])
