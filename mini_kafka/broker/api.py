@@ -143,10 +143,17 @@ class BrokerApi:
         limits = self.role.config.limits
         max_bytes = min(_count(body, "max_bytes", limits.fetch_response_bytes_max),
                         limits.fetch_response_bytes_max)
+        replica_id = _get(body, "replica_id", int, -1)
+        # A follower's long poll has its own bound (only the authenticated endpoint takes
+        # replica fetches). Cut to the consumers' 5 s, every idle follower asked twice as
+        # often as replica_fetch_wait_max_ms meant: 5 + 100 with a 1000-partition topic
+        # idled at 0.42-0.51 core, 0.34-0.36 with the fetches held as configured.
+        wait_max_ms = limits.fetch_wait_ms_max if replica_id < 0 \
+            else self.role.config.timeouts.replica_fetch_wait_max_ms
         out = {
-            "replica_id": _get(body, "replica_id", int, -1),
+            "replica_id": replica_id,
             "isolation_level": _get(body, "isolation_level", int, 0),
-            "max_wait_ms": min(_count(body, "max_wait_ms", 0), limits.fetch_wait_ms_max),
+            "max_wait_ms": min(_count(body, "max_wait_ms", 0), wait_max_ms),
             "min_bytes": min(_count(body, "min_bytes", 1), max_bytes),
             "max_bytes": max_bytes,
             "partitions": [],
