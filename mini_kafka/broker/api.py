@@ -72,7 +72,7 @@ class BrokerApi:
         if names is None:
             names = sorted(t for t in image.topics)
         elif any(n not in image.topics for n in names):
-            await self.role.catch_up_metadata()
+            await self.role.catch_up_metadata(image_only=True)  # the answer is the image
             image = self.role.image
         auto_create = req.body.get("allow_auto_create", True) is True
         topics = []
@@ -271,7 +271,9 @@ class BrokerApi:
         if topics is not None:
             command["topics"] = topics
         result = await self.role.controller.write(command)
-        await self.role.catch_up_metadata()  # describe on this broker shows the new leaders
+        # A describe on this broker shows the new leaders.
+        await self.role.catch_up_metadata(image_only=True,
+                                          committed=result.get("metadata_offset"))
         return req.reply({k: result[k] for k in ("moved", "not_needed", "partitions")},
                          sender=self.name)
 
@@ -324,8 +326,11 @@ class BrokerApi:
 
     async def _to_controller(self, name: str, command: dict) -> dict[str, Any]:
         try:
-            await self.role.controller.write(command)
+            result = await self.role.controller.write(command)
         except KafkaError as e:
             return {"name": name, "error": e.error.name, "message": e.message}
-        await self.role.catch_up_metadata()  # this broker answers for the change at once
+        # This broker's metadata answers for the change at once; its replicas (like every
+        # other broker's) may still be opening.
+        await self.role.catch_up_metadata(image_only=True,
+                                          committed=result.get("metadata_offset"))
         return {"name": name, "error": "NONE"}

@@ -243,6 +243,10 @@ class ReplicaManager:
         if self.role.image.partition(topic, partition) is None:
             raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
                              f"{topic} has no partition {partition}")
+        if self.broker_id in self.role.image.partition(topic, partition)["replicas"]:
+            raise KafkaError("NOT_LEADER_OR_FOLLOWER",  # retriable, as while it moves
+                             f"broker {self.broker_id} is still opening its replica of "
+                             f"{topic}-{partition} (the metadata naming it just arrived)")
         raise KafkaError("NOT_LEADER_OR_FOLLOWER",
                          f"broker {self.broker_id} hosts no replica of {topic}-{partition}")
 

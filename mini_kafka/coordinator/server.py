@@ -399,7 +399,10 @@ class CoordinatorRole:
             result = await self.propose(request.body.get("command"))
         except NotLeader:
             return self._not_controller(request)
-        return request.reply(result, sender=self.node.name)
+        # Applied here by now: a writer that must see its change (a broker answering a
+        # create) reads from this offset without a read-index round.
+        return request.reply({**result, "metadata_offset": self.state.offset},
+                             sender=self.node.name)
 
     async def _on_poll(self, request: Message) -> Message:
         try:
