@@ -240,10 +240,11 @@ class ReplicaManager:
                              f"{self.storage.offline[(topic, partition)]}")
         if topic not in self.role.image.topics:
             raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION", f"unknown topic {topic!r}")
-        if self.role.image.partition(topic, partition) is None:
+        committed = self.role.image.partition(topic, partition)
+        if committed is None:
             raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
                              f"{topic} has no partition {partition}")
-        if self.broker_id in self.role.image.partition(topic, partition)["replicas"]:
+        if self.broker_id in committed["replicas"]:
             raise KafkaError("NOT_LEADER_OR_FOLLOWER",  # retriable, as while it moves
                              f"broker {self.broker_id} is still opening its replica of "
                              f"{topic}-{partition} (the metadata naming it just arrived)")
