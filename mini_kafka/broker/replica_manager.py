@@ -307,10 +307,9 @@ class ReplicaManager:
     async def fetch(self, body: dict[str, Any]) -> tuple[list[dict], list]:
         replica_id = int(body.get("replica_id", -1))
         read_committed = body.get("isolation_level") == READ_COMMITTED
-        t = self.config.timeouts
-        wait_max_ms = max(t.request_timeout_ms, t.replica_fetch_wait_max_ms) \
-            if replica_id >= 0 else t.request_timeout_ms
-        max_wait_ms = min(int(body.get("max_wait_ms", 0)), wait_max_ms)
+        # Already cut to its bound by the request check (BrokerApi._bounded_fetch): one
+        # place, since two disagreeing bounds once cut followers to the consumers' wait.
+        max_wait_ms = int(body.get("max_wait_ms", 0))
         min_bytes = int(body.get("min_bytes", 1))
         max_bytes = int(body.get("max_bytes", 50 * 1024 * 1024))
         wanted = body.get("partitions", [])
