@@ -206,3 +206,16 @@ def test_a_broker_whose_metadata_reader_is_paused_reads_from_another(
                    what=f"broker-{broker} to read past its paused {reader}")
     finally:
         cluster.resume(reader)
+
+
+def test_a_write_answers_with_the_metadata_offset_that_holds_it(mini_kafka_cluster_factory):
+    """What a broker answering a CreateTopics reads its own change from (no read-index
+    round): the offset the controller had applied the write at."""
+    cluster = mini_kafka_cluster_factory(coordinators=3, brokers=1)
+    controller = wait_until(cluster.controller, what="a controller")
+    result = cluster.write_metadata({"op": "create_topic", "name": "written", "partitions": 1,
+                                     "replication_factor": 1})
+    at = result["metadata_offset"]
+    image = cluster.metadata(node=controller)
+    assert image.offset >= at and "written" in image.topics
+    assert cluster.write_metadata({"op": "init_producer_id"})["metadata_offset"] > at
