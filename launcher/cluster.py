@@ -164,7 +164,7 @@ class Cluster:
             return []
         known = {n.pid for n in self.nodes.values()}
         names = {s.name for s in self.config.nodes}
-        found = [NodeProcess(self.config.node(name), entry["pid"], entry["create_time"])
+        found = [NodeProcess.from_json(self.config.node(name), entry)
                  for name, entry in recorded.get("nodes", {}).items()
                  if name in names and entry.get("pid") not in known]
         return [n for n in found if n.alive()]
@@ -210,8 +210,7 @@ class Cluster:
         cluster = cls(load_config(recorded["config_path"]))
         cluster._config_path = Path(recorded["config_path"])
         for name, entry in recorded["nodes"].items():
-            cluster.nodes[name] = NodeProcess(cluster.config.node(name), entry["pid"],
-                                              entry["create_time"])
+            cluster.nodes[name] = NodeProcess.from_json(cluster.config.node(name), entry)
         return cluster
 
     # -- what it is ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Spawning and stopping node processes, and telling live ones from dead ones.
 
-A pid alone can be reused by the OS, so a node is identified by (pid, create_time); a
-zombie (exited, not yet reaped) counts as dead.
+A pid alone can be reused by the OS, so a node is identified by its pid and when it
+started, counted from boot; a zombie (exited, not yet reaped) counts as dead.
 """
 
 from __future__ import annotations
@@ -22,11 +22,30 @@ from mini_kafka.config import NodeSpec
 PROFILE_DIR_ENV = "MINI_KAFKA_PROFILE_DIR"
 
 
+def started_s(pid: int) -> float:
+    """When process `pid` started, in seconds since boot. Not psutil's create_time: that
+    is wall-clock (boot time + this), and boot time as Linux reports it (btime in
+    /proc/stat) is now minus uptime, so it moves whenever the wall clock steps or a VM
+    is paused and resumed; a node compared by it would look gone while it runs, and
+    `pause` or `stop` would leave it running. Raises psutil.NoSuchProcess."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            raise psutil.NoSuchProcess(pid) from None
+        # Field 22 (starttime, in clock ticks); the name before it, in parentheses, may
+        # hold spaces or parentheses itself, so count from the last ')'.
+        ticks = int(stat[stat.rindex(b")") + 2:].split()[19])
+        return ticks / os.sysconf("SC_CLK_TCK")
+    return psutil.Process(pid).create_time() - psutil.boot_time()
+
+
 @dataclass
 class NodeProcess:
     spec: NodeSpec
     pid: int
-    create_time: float
+    started_s: float  # since boot (started_s())
     popen: subprocess.Popen | ForkedChild | None = field(default=None, repr=False)
 
     def process(self) -> psutil.Process | None:
@@ -35,7 +54,7 @@ class NodeProcess:
             return None
         try:
             proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > 0.01:
+            if abs(started_s(self.pid) - self.started_s) > 0.001:
                 return None
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
@@ -60,7 +79,15 @@ class NodeProcess:
             return False
 
     def to_json(self) -> dict:
-        return {"pid": self.pid, "create_time": self.create_time}
+        return {"pid": self.pid, "started_s": self.started_s}
+
+    @classmethod
+    def from_json(cls, spec: NodeSpec, entry: dict) -> NodeProcess:
+        if "started_s" in entry:
+            return cls(spec, entry["pid"], entry["started_s"])
+        # Written by a launcher before started_s: wall-clock create_time. Right unless
+        # the boot time moved since, as it was before.
+        return cls(spec, entry["pid"], entry["create_time"] - psutil.boot_time())
 
 
 def log_path(data_dir: Path, name: str) -> Path:
@@ -106,10 +133,10 @@ def spawn(spec: NodeSpec, config_path: Path, data_dir: Path,
 
 def _node_process(spec: NodeSpec, child: subprocess.Popen | ForkedChild) -> NodeProcess:
     try:
-        create_time = psutil.Process(child.pid).create_time()
+        started = started_s(child.pid)
     except psutil.NoSuchProcess:
-        create_time = 0.0
-    return NodeProcess(spec, child.pid, create_time, child)
+        started = 0.0
+    return NodeProcess(spec, child.pid, started, child)
 
 
 def stop_all(nodes: list[NodeProcess], grace_s: float) -> None:

@@ -15,6 +15,7 @@ import yaml
 from launcher.chaos import rules_of
 from launcher.configs import local_cluster_config
 from launcher.ports import free_ports
+from launcher.processes import started_s
 from mini_kafka.access import member_names
 from mini_kafka.config import load_config
 from mini_kafka.transport import ensure_keys
@@ -118,7 +119,7 @@ def test_heal_names_a_running_node_it_cannot_reach_and_exits_non_zero(tmp_path):
     silent = {name: subprocess.Popen(["sleep", "120"]) for name in ("coordinator-1",
                                                                     "broker-1")}
     try:
-        nodes = {name: {"pid": p.pid, "create_time": psutil.Process(p.pid).create_time()}
+        nodes = {name: {"pid": p.pid, "started_s": started_s(p.pid)}
                  for name, p in silent.items()}
         (tmp_path / "cluster.json").write_text(json.dumps(
             {"config_path": str(config_path), "bootstrap": f"127.0.0.1:{ports[1]}",

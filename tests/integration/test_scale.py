@@ -7,6 +7,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
+from launcher.processes import started_s
 from mini_kafka.client import Admin, NewTopic, Producer
 from mini_kafka.perf.scale_figures import choose_victims, leader_counts, led_by
 from tests.helpers import wait_until
@@ -17,9 +18,8 @@ TOPIC = "wide"
 def gone(node) -> bool:
     """The pid is free, or now belongs to another process."""
     try:
-        proc = psutil.Process(node.pid)
-        return abs(proc.create_time() - node.create_time) > 0.01 or \
-            proc.status() == psutil.STATUS_ZOMBIE
+        return abs(started_s(node.pid) - node.started_s) > 0.001 or \
+            psutil.Process(node.pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
 
