@@ -123,3 +123,24 @@ def test_a_heartbeat_that_reports_nothing_costs_the_controller_no_walk_over_part
     named = {"offline_replicas": ["t/0", "t/1", "gone/0"], "damaged_replicas": ["t/0"]}
     assert CoordinatorRole._reported(role, broker, named) == (["t/0"], ["t/0"])
     assert Partitions.walks == 1
+
+
+def test_an_idle_hw_checkpoint_encodes_nothing(tmp_path, monkeypatch):
+    """Each second's check costs a look at the HWs, not a JSON of every replica."""
+    from mini_kafka.broker import replica_manager
+
+    async def scenario():
+        m = manager(tmp_path)
+        m.on_metadata(m.role.image)
+        m._checkpoint_hw()
+        encoded = []
+        real_dumps = replica_manager.json.dumps
+        monkeypatch.setattr(replica_manager.json, "dumps",
+                            lambda *a, **k: encoded.append(1) or real_dumps(*a, **k))
+        for _ in range(10):
+            m._checkpoint_hw()
+        assert encoded == []
+        await produce(m, partition=1)
+        m._checkpoint_hw()
+        assert encoded == [1] and m._read_hw_checkpoint() == {"t/0": 0, "t/1": 1}
+    asyncio.run(scenario())

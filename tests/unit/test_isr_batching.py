@@ -89,3 +89,56 @@ def test_a_leader_asks_for_every_due_isr_change_in_one_write(tmp_path):
             "a refused change is asked again later"
 
     asyncio.run(scenario())
+
+
+def test_who_may_join_an_isr_follows_the_metadata_as_it_changes(tmp_path):
+    """The fenced brokers and offline replicas an ISR check leaves out are worked out
+    once per metadata change: a broker unfenced, or a replica back online, in newer
+    metadata is asked into the ISR at the next check, not kept out by an old answer."""
+    from tests.unit.test_replica_storage import manager
+
+    def broker(b, fenced=False, offline=()):
+        return {"type": "broker", "id": b, "endpoint": f"tcp://b{b}", "epoch": 5,
+                "incarnation": "x", "fenced": fenced, "offline": list(offline)}
+
+    async def scenario():
+        m = manager(tmp_path)
+        image = m.role.image = MetadataImage.from_snapshot({
+            "offset": 10,
+            "brokers": [{k: v for k, v in broker(b, fenced=b == 2).items() if k != "type"}
+                        for b in (1, 2)],
+            "topics": [{"name": "t", "partitions": 2, "replication_factor": 2, "configs": {},
+                        "topic_id": "id-7"}],
+            "partitions": [{"topic": "t", "partition": p, "replicas": [1, 2], "leader": 1,
+                            "leader_epoch": 0, "isr": [1], "partition_epoch": 0}
+                           for p in range(2)]})
+        m.on_metadata(image)
+        led = sorted((p for p in m.partitions.values() if p.leader_state is not None),
+                     key=lambda p: p.partition)
+        writes = []
+
+        async def write(command):
+            writes.append(command)
+            return {"error": "NONE", "results": [
+                {"error": "NOT_CONTROLLER", "message": "try again"}] * len(command["changes"])}
+        m.role.controller = SimpleNamespace(write=write)
+
+        async def asked() -> list[tuple[int, list[int]]]:
+            for p in led:  # broker 2 caught up on both, as a fetch would say
+                p.leader_state.on_follower_fetch(2, p.log.log_end_offset,
+                                                 m.clock.monotonic_ms())
+            writes.clear()
+            m._maintain_isrs()
+            for _ in range(3):  # the write goes out in its own task, and is refused
+                await asyncio.sleep(0)
+            return [(c["partition"], c["isr"]) for w in writes for c in w["changes"]]
+
+        assert await asked() == [], "broker 2 is fenced"
+        image.apply(11, [broker(2, offline=["t/0"])])
+        assert await asked() == [(1, [1, 2])], "unfenced, but its t/0 is offline"
+        image.apply(12, [broker(2)])
+        assert await asked() == [(0, [1, 2]), (1, [1, 2])]
+        image.apply(13, [broker(2, fenced=True)])
+        assert await asked() == []
+
+    asyncio.run(scenario())
