@@ -54,6 +54,11 @@ class Disk:
             tmp.unlink(missing_ok=True)
             raise
 
+    def empty_file(self, path: Path) -> None:
+        """`path`, created or truncated to nothing: atomic without a temporary file."""
+        self.check(path)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+
     def sync_file(self, path: Path) -> None:
         self.check(path)
         fd = os.open(path, os.O_RDONLY)

@@ -73,7 +73,10 @@ class _IndexFile:
         if self.dropped:
             return
         try:
-            self.disk.write_file(self.path, data)
+            if data:
+                self.disk.write_file(self.path, data)
+            else:  # emptied in place: truncation is atomic, no temporary file to rename
+                self.disk.empty_file(self.path)
         except OSError as e:
             self._drop(e)
 

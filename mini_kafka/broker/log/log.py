@@ -63,21 +63,29 @@ class PartitionLog:
         self.config = config
         self.clock = clock
         self.disk = disk or Disk()
+        # A replica new to this broker has nothing to recover, clean up or read back: a
+        # topic of 1000 partitions is ~30 new replicas on each of 100 brokers at once,
+        # and these file-system calls were a third of what opening one cost.
+        fresh = not self.directory.is_dir()
         self.disk.mkdir(self.directory)
-        shutil.rmtree(self.directory / CLEANING_DIR, ignore_errors=True)  # an interrupted clean
         marker = self.directory / CLEAN_SHUTDOWN_FILE
-        self.was_clean_shutdown = marker.exists()
-        marker.unlink(missing_ok=True)  # from now on, a crash is an unclean shutdown
+        self.was_clean_shutdown = False
+        if not fresh:
+            shutil.rmtree(self.directory / CLEANING_DIR, ignore_errors=True)  # a clean cut short
+            self.was_clean_shutdown = marker.exists()
+            marker.unlink(missing_ok=True)  # from now on, a crash is an unclean shutdown
         self.damage: str | None = None  # what opening had to cut, if anything
-        self.recovery_point = self._read_recovery_point()
+        # (A missing recovery point reads as 0, which is what a new log's is.)
+        self.recovery_point = 0 if fresh else self._read_recovery_point()
         self._corrupt_from: int | None = None  # a segment found corrupt: not trusted again
         self.segments: list[Segment] = []
         try:
-            self.segments = self._open_segments()
+            self.segments = self._open_segments(fresh)
             self.epochs = self._open_epochs()
             self.epochs.truncate_from_end(self.log_end_offset)
             self.epochs.truncate_from_start(self.log_start_offset)
-            self._write_recovery_point(self.log_end_offset)
+            if not fresh:
+                self._write_recovery_point(self.log_end_offset)
         except BaseException:
             self._close_files()
             raise
@@ -107,8 +115,9 @@ class PartitionLog:
             epochs.assign(header.partition_leader_epoch, header.base_offset)
         return epochs
 
-    def _open_segments(self) -> list[Segment]:
-        bases = sorted(int(p.stem) for p in self.directory.glob("*.log") if p.stem.isdigit())
+    def _open_segments(self, fresh: bool) -> list[Segment]:
+        bases = [] if fresh else sorted(int(p.stem) for p in self.directory.glob("*.log")
+                                        if p.stem.isdigit())
         interval = self.config.index_interval_bytes
         segments: list[Segment] = []
         for i, base in enumerate(bases):
