@@ -141,9 +141,19 @@ class TimeoutsSection:
     # How long a follower's fetch waits at its leader when nothing changes (Kafka's
     # replica.fetch.wait.max.ms, 500 ms there). Each answer wakes both brokers: at
     # 100 brokers with 1000 partitions, 500 ms was 4000 idle fetches a second. Long is
-    # safe: an append or a high watermark move answers at once, and a follower waiting
-    # at the log end counts as in sync (broker/replica.py).
-    replica_fetch_wait_max_ms: int = bounded(10_000, 1, 600_000)
+    # safe: an append or a high watermark move answers at once, a follower waiting at
+    # the log end counts as in sync (broker/replica.py), and a fetch lost on the way is
+    # noticed by its leader (replica_fetch_silence_ms), not after this wait. The price:
+    # a follower cut off while its fetch waits at the leader counts as caught up until
+    # that fetch is answered, so at an idle partition it leaves the ISR up to this plus
+    # replica_lag_time_max_ms after the cut (Kafka: replica.lag.time.max.ms, 30 s); an
+    # append answers the fetch at once, so a write waits only the lag window for it.
+    replica_fetch_wait_max_ms: int = bounded(30_000, 1, 600_000)
+    # A follower with no fetch waiting at its leader and none received or answered there
+    # for this long is asked to fetch again (broker/fetch_nudges.py): a fetch or its
+    # answer lost to a `loss` fault costs this, not the fetch's whole wait and timeout.
+    # Below replica_lag_time_max_ms, the follower fetches again before it leaves the ISR.
+    replica_fetch_silence_ms: int = bounded(1_000, 1, 600_000)
     node_startup_timeout_ms: int = bounded(20_000, 1, 600_000)
     node_shutdown_grace_ms: int = bounded(5_000, 0, 600_000)
     retention_check_interval_ms: int = bounded(60_000, 1, 86_400_000)

@@ -67,6 +67,9 @@ class ApiKey(IntEnum):
     RAFT = 1100
     METADATA_POLL = 1101
     CONTROLLER_WRITE = 1102
+    # mini-kafka's own, between brokers: a leader asking a follower that has no fetch
+    # waiting there to send one (broker/fetch_nudges.py).
+    FETCH_NUDGE = 1200
 
 
 # Which APIs anyone may call (Kafka's client APIs, on a node's open endpoint), and which
@@ -85,7 +88,7 @@ CLIENT_APIS = frozenset({
 CLUSTER_APIS = frozenset({
     ApiKey.WRITE_TXN_MARKERS, ApiKey.ALTER_PARTITION, ApiKey.BROKER_REGISTRATION,
     ApiKey.BROKER_HEARTBEAT, ApiKey.STATUS, ApiKey.SET_FAULTS, ApiKey.RAFT,
-    ApiKey.METADATA_POLL, ApiKey.CONTROLLER_WRITE,
+    ApiKey.METADATA_POLL, ApiKey.CONTROLLER_WRITE, ApiKey.FETCH_NUDGE,
 })
 
 

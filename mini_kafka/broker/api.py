@@ -46,6 +46,7 @@ class BrokerApi:
             ApiKey.METADATA: self.metadata,
             ApiKey.PRODUCE: self.produce,
             ApiKey.FETCH: self.fetch,
+            ApiKey.FETCH_NUDGE: self.fetch_nudge,
             ApiKey.LIST_OFFSETS: self.list_offsets,
             ApiKey.INIT_PRODUCER_ID: self.init_producer_id,
             ApiKey.FIND_COORDINATOR: self.find_coordinator,
@@ -135,6 +136,16 @@ class BrokerApi:
         results, payloads = await self.replicas.fetch(body)
         self.traffic.on_fetch(body["replica_id"], payloads)
         return req.reply({"partitions": results}, payloads, sender=self.name)
+
+    async def fetch_nudge(self, req: Message) -> Message | None:
+        """A leader has no fetch of ours waiting (broker/fetch_nudges.py). Only the
+        authenticated endpoint takes it, so the sender is the broker it names."""
+        prefix, _, number = req.sender.partition("-")
+        if prefix != "broker" or not number.isdigit():
+            raise KafkaError("INVALID_REQUEST", f"{req.sender} is not a broker")
+        resent = self.replicas.fetchers.nudged(int(number))
+        return req.reply({"resent": resent}, sender=self.name) \
+            if req.kind == Kind.REQUEST else None
 
     def _bounded_fetch(self, body: dict) -> dict:
         """The request with every number checked, and the sizes and the wait cut down to

@@ -9,7 +9,9 @@ epoch as when the fetch was sent.
 A partition that starts following a leader joins the next fetch at once: a fetch
 already waiting at that leader (a long poll of up to replica_fetch_wait_max_ms) is abandoned
 and sent again with it, so a new leader's followers (and its acks=all writes) do not
-wait out a poll that could not have answered for it.
+wait out a poll that could not have answered for it. A fetch is sent again the same way
+when the leader says it has none of ours waiting (a FETCH_NUDGE, fetch_nudges.py) and
+ours went out longer ago than replica_fetch_silence_ms: it, or its answer, was lost.
 
 An answer that only newer metadata can change (an error), or a divergence that cut
 nothing, is not asked again at once: the loop backs off, and a stalled divergence is
@@ -39,7 +41,10 @@ class FetcherManager:
         self.follows: dict[int, dict[tuple[str, int], Partition]] = {}  # leader -> parts
         self.endpoints: dict[int, str] = {}
         self.tasks: dict[int, asyncio.Task] = {}
-        self._joined: dict[int, asyncio.Future] = {}  # leader -> set when a partition joins
+        # leader -> set when the fetch out there is to go again (a partition joined, or
+        # the leader never got it), and when that fetch went out
+        self._ask_again: dict[int, asyncio.Future] = {}
+        self._sent_ms: dict[int, int] = {}
         self.stalls = RepeatLimitedLog(log, manager.config.limits.log_repeat_interval_ms,
                                        manager.clock)
 
@@ -57,7 +62,7 @@ class FetcherManager:
         # open one refuses replicas, and the partition stays out of sync.)
         self.endpoints[leader] = self.manager.config.cluster_endpoint_of(f"broker-{leader}") \
             or endpoint
-        waiting = self._joined.get(leader)
+        waiting = self._ask_again.get(leader)
         if joined and waiting is not None and not waiting.done():
             waiting.set_result(None)
         if leader not in self.tasks or self.tasks[leader].done():
@@ -72,9 +77,26 @@ class FetcherManager:
         for task in self.tasks.values():
             task.cancel()
 
+    def nudged(self, leader: int) -> bool:
+        """`leader` has no fetch of ours waiting and got none for a while. If the one out
+        there went out longer ago than that, it or its answer was lost: send it again
+        now. True if it goes again; False if none is out, or it went out since (it is on
+        its way, or the nudge was late)."""
+        waiting, sent = self._ask_again.get(leader), self._sent_ms.get(leader)
+        if waiting is None or waiting.done() or sent is None:
+            return False
+        age_ms = self.manager.clock.monotonic_ms() - sent
+        if age_ms < self.manager.config.timeouts.replica_fetch_silence_ms:
+            return False
+        log.info("broker %d has no fetch of ours waiting; ours went out %d ms ago: it or "
+                 "its answer was lost, sending it again", leader, age_ms)
+        waiting.set_result(None)
+        return True
+
     async def _fetch_unless_joined(self, leader: int, body: dict):
-        """The leader's reply, or None when a partition joined first."""
-        joined = self._joined[leader] = asyncio.get_running_loop().create_future()
+        """The leader's reply, or None when the fetch is to go again first."""
+        joined = self._ask_again[leader] = asyncio.get_running_loop().create_future()
+        self._sent_ms[leader] = self.manager.clock.monotonic_ms()
         fetch = asyncio.ensure_future(self.manager.node.client.request(
             self.endpoints[leader], ApiKey.FETCH, body, retries=0,
             timeout_ms=body["max_wait_ms"] + self.manager.config.timeouts.request_timeout_ms))
@@ -84,8 +106,9 @@ class FetcherManager:
         finally:
             if not fetch.done():  # abandoned; its late reply is dropped by the client
                 fetch.cancel()
-            if self._joined.get(leader) is joined:
-                del self._joined[leader]
+            if self._ask_again.get(leader) is joined:
+                del self._ask_again[leader]
+                del self._sent_ms[leader]
 
     async def _run(self, leader: int) -> None:
         backoff_s = self.manager.config.limits.retry_backoff_ms / 1000
@@ -109,7 +132,7 @@ class FetcherManager:
                 log.info("fetch from broker %d: %s", leader, e)
                 await asyncio.sleep(backoff_s)
                 continue
-            if reply is None:  # a partition joined while the fetch waited: ask again
+            if reply is None:  # a partition joined, or the fetch was lost: ask again
                 continue
             if reply.error != "NONE":
                 await asyncio.sleep(backoff_s)

@@ -24,6 +24,7 @@ class FollowerProgress:
     last_fetch_ms: int = 0
     last_caught_up_ms: int = 0
     leader_leo_at_last_fetch: int = 0
+    last_answered_ms: int = 0  # when a fetch of its that waited here was answered
 
 
 class LeaderState:
@@ -92,6 +93,18 @@ class LeaderState:
         p = self.followers.get(follower)
         if p is not None:
             p.last_caught_up_ms = max(p.last_caught_up_ms, now_ms)
+            p.last_answered_ms = max(p.last_answered_ms, now_ms)
+
+    def silent_followers(self, now_ms: int, silence_ms: int) -> list[int]:
+        """Followers with no fetch waiting here, none received and none answered for
+        `silence_ms`: a healthy follower always has one or the other, so its last fetch
+        or that fetch's answer was lost (or it is down, which the ISR check handles).
+        Only followers that have fetched in this leader epoch: one still opening its
+        replica (a large create, an election) is slow, not lost, and asking all of
+        them at once would add to the load that makes them slow."""
+        return [r for r, p in self.followers.items() if p.leo >= 0
+                and not self.parked.get(r)
+                and now_ms - max(p.last_fetch_ms, p.last_answered_ms) > silence_ms]
 
     def on_isr_committed(self, isr: list[int], partition_epoch: int) -> bool:
         """The controller committed an ISR (ours or its own). Returns True if HW moved."""

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mini_kafka.broker.fetch_nudges import FetchNudges
 from mini_kafka.broker.fetcher import FetcherManager
 from mini_kafka.broker.isr_gate import IsrGate
 from mini_kafka.broker.log import LogConfig, compact
@@ -32,6 +33,7 @@ from mini_kafka.broker.replica_storage import STORAGE_ERRORS, ReplicaStorage
 from mini_kafka.errors import KafkaError
 from mini_kafka.log_limit import RepeatLimitedLog
 from mini_kafka.metadata import MetadataImage
+from mini_kafka.protocol import ApiKey
 from mini_kafka.records import BatchHeader
 from mini_kafka.topic_config import effective
 
@@ -62,6 +64,7 @@ class ReplicaManager:
         self.repeats = RepeatLimitedLog(log, self.config.limits.log_repeat_interval_ms,
                                         self.clock)
         self._tasks: list[asyncio.Task] = []
+        self._nudges = FetchNudges(self.config.timeouts.replica_fetch_silence_ms)
         self._isr_gate = IsrGate(self.config.limits.retry_backoff_ms,
                                  self.config.timeouts.replica_lag_time_max_ms)
 
@@ -414,6 +417,7 @@ class ReplicaManager:
 
     def _maintain_isrs(self) -> None:
         now = self.clock.monotonic_ms()
+        self._nudge_silent_followers(now)
         if not self._isr_gate.may_send(now):
             return  # a write in flight, or backing off: what is due now goes in the next
         lag_ms = self.config.timeouts.replica_lag_time_max_ms
@@ -433,6 +437,28 @@ class ReplicaManager:
         if changes:
             self._isr_gate.sent()
             self.node.supervisor.spawn(self._alter_isrs(changes), "ISR changes")
+
+    def _nudge_silent_followers(self, now: int) -> None:
+        """Ask followers whose fetch this leader has lost track of to fetch again
+        (fetch_nudges.py); fenced brokers and ones the metadata lacks are not asked."""
+        silence_ms = self._nudges.silence_ms
+        silent: set[int] = set()
+        for part in self.partitions.values():
+            if part.role == LEADER and part.leader_state is not None:
+                silent.update(part.leader_state.silent_followers(now, silence_ms))
+        known, fenced, _ = self._eligibility()
+        due = self._nudges.due({b for b in silent if b in known and b not in fenced}, now)
+        if due:
+            self.node.supervisor.spawn(self._send_nudges(due), "asking followers to fetch")
+
+    async def _send_nudges(self, brokers: list[int]) -> None:
+        for broker in brokers:
+            self.repeats.log(logging.INFO, ("nudge", broker), "broker %d has no fetch "
+                             "waiting here and sent none for %d ms: asking it to fetch",
+                             broker, self._nudges.silence_ms)
+            endpoint = self.config.cluster_endpoint_of(f"broker-{broker}")
+            if endpoint is not None:  # dropped if it is not connected: asked again later
+                await self.node.client.send_oneway(endpoint, ApiKey.FETCH_NUDGE, {})
 
     def _eligibility(self) -> tuple[frozenset[int], frozenset[int], dict[int, frozenset[str]]]:
         """The brokers the image knows, those fenced, and each one's offline replicas:

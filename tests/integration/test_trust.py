@@ -141,8 +141,13 @@ def test_a_process_posing_as_the_followers_cannot_keep_the_isr_full(
     """The followers are alive but cut off from their leader; a local process fetching
     as both of them at the log end once kept them in the ISR, so acks=all records were
     acknowledged by the leader alone (and lost with it)."""
+    # A follower whose fetch was waiting at the leader when the cut came counts as
+    # caught up until that fetch is answered: at an idle partition, up to
+    # replica_fetch_wait_max_ms (30 s by default). A short one here, so the ISR shrinks
+    # within the deadline unless something (the imposter) keeps it full.
     cluster = mini_kafka_cluster_factory(
-        coordinators=1, brokers=3, overrides={"timeouts": {"replica_lag_time_max_ms": 1000}})
+        coordinators=1, brokers=3, overrides={"timeouts": {"replica_lag_time_max_ms": 1000,
+                                                           "replica_fetch_wait_max_ms": 2000}})
     with Admin(cluster.bootstrap) as admin:
         admin.create_topics([NewTopic("held", 1, 3)])
     part = wait_until(lambda: (p := cluster.metadata(linearizable=True).partition(
