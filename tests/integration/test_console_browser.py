@@ -147,6 +147,11 @@ def test_restarting_it_from_the_page_makes_the_isr_whole_again(env):
         ".every(r => r.dataset.isr.split(',').length === 3)", timeout=2 * LIVE_S * 1000)
     assert page.text_content("#under-replicated-count").startswith("0 ")
     show(page, "timeline")
+    # The restart is recorded once the launcher has seen the broker ready, which can be
+    # after its ISRs are whole: wait for the page to show it rather than read it once.
+    page.wait_for_function(
+        "document.querySelector('#events').textContent.includes('chaos: broker-3 restarted')",
+        timeout=2 * LIVE_S * 1000)
     kinds = page.eval_on_selector_all("#events li[data-kind]", "ls => ls.map(l => l.dataset.kind)")
     assert {"chaos", "isr_shrink", "isr_expand", "fencing", "node"} <= set(kinds)
     texts = page.text_content("#events")
