@@ -13,9 +13,9 @@ from mini_kafka.broker.fetcher import FetcherManager
 from mini_kafka.broker.replica import LeaderState
 from mini_kafka.clock import ManualClock
 from mini_kafka.config import config_from_dict
-from mini_kafka.metadata import MetadataImage
 from mini_kafka.protocol import ApiKey
 from mini_kafka.supervisor import Supervisor
+from tests.unit.leader_helpers import leading_image, refusing_controller
 from tests.unit.test_fetcher import _follower, _IdleLeader, _until
 
 SILENCE_MS = 1_000
@@ -78,15 +78,7 @@ def test_a_leader_nudges_its_silent_followers_but_not_fenced_ones(tmp_path):
 
     async def scenario():
         m = manager(tmp_path)
-        m.role.image = MetadataImage.from_snapshot({
-            "offset": 10,
-            "brokers": [{"id": b, "endpoint": f"tcp://b{b}", "epoch": 5, "incarnation": "x",
-                         "fenced": b == 3} for b in (1, 2, 3)],
-            "topics": [{"name": "t", "partitions": 2, "replication_factor": 3, "configs": {},
-                        "topic_id": "id-7"}],
-            "partitions": [{"topic": "t", "partition": p, "replicas": [1, 2, 3], "leader": 1,
-                            "leader_epoch": 0, "isr": [1, 2, 3], "partition_epoch": 0}
-                           for p in range(2)]})
+        m.role.image = leading_image(2, [1, 2, 3], [1, 2, 3], fenced=(3,))
         m.on_metadata(m.role.image)
         sent = []
 
@@ -95,10 +87,7 @@ def test_a_leader_nudges_its_silent_followers_but_not_fenced_ones(tmp_path):
             return True
         m.node.client = SimpleNamespace(send_oneway=send_oneway)
 
-        async def writes(command):
-            return {"error": "NONE", "results": [{"error": "NOT_CONTROLLER", "message": ""}]
-                    * len(command["changes"])}
-        m.role.controller = SimpleNamespace(write=writes)
+        m.role.controller = refusing_controller([])
 
         async def check() -> list:
             sent.clear()

@@ -5,10 +5,10 @@ partitions fall behind at once, that is one Raft write per leader, not a thousan
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 from mini_kafka.coordinator.commands import check_command
 from mini_kafka.metadata import MetadataImage
+from tests.unit.leader_helpers import leading_image, refusing_controller
 from tests.unit.test_mass_fencing import cluster
 
 
@@ -59,25 +59,12 @@ def test_a_leader_asks_for_every_due_isr_change_in_one_write(tmp_path):
 
     async def scenario():
         m = manager(tmp_path)
-        m.role.image = MetadataImage.from_snapshot({
-            "offset": 10,
-            "brokers": [{"id": b, "endpoint": f"tcp://b{b}", "epoch": 5, "incarnation": "x",
-                         "fenced": False} for b in (1, 2)],
-            "topics": [{"name": "t", "partitions": 3, "replication_factor": 2, "configs": {},
-                        "topic_id": "id-7"}],
-            "partitions": [{"topic": "t", "partition": p, "replicas": [1, 2], "leader": 1,
-                            "leader_epoch": 0, "isr": [1, 2], "partition_epoch": 0}
-                           for p in range(3)]})
+        m.role.image = leading_image(3, [1, 2], [1, 2])
         m.on_metadata(m.role.image)
         led = [p for p in m.partitions.values() if p.leader_state is not None]
         assert len(led) == 3
         writes = []
-
-        async def write(command):
-            writes.append(command)
-            return {"error": "NONE", "results": [
-                {"error": "NOT_CONTROLLER", "message": "try again"}] * len(command["changes"])}
-        m.role.controller = SimpleNamespace(write=write)
+        m.role.controller = refusing_controller(writes)
         m.clock.advance(m.config.timeouts.replica_lag_time_max_ms + 1)  # followers lag
         m._maintain_isrs()
         await asyncio.sleep(0)
@@ -116,12 +103,7 @@ def test_who_may_join_an_isr_follows_the_metadata_as_it_changes(tmp_path):
         led = sorted((p for p in m.partitions.values() if p.leader_state is not None),
                      key=lambda p: p.partition)
         writes = []
-
-        async def write(command):
-            writes.append(command)
-            return {"error": "NONE", "results": [
-                {"error": "NOT_CONTROLLER", "message": "try again"}] * len(command["changes"])}
-        m.role.controller = SimpleNamespace(write=write)
+        m.role.controller = refusing_controller(writes)
 
         async def asked() -> list[tuple[int, list[int]]]:
             for p in led:  # broker 2 caught up on both, as a fetch would say
