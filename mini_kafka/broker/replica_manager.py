@@ -7,7 +7,8 @@ fetch and list-offsets logic over them.
   follower whose last fetched epoch diverges from ours is told where (KIP-320). With
   max_wait_ms and min_bytes it long-polls until data arrives.
 - Leaders ask the controller to shrink the ISR when a follower lags longer than
-  replica_lag_time_max_ms and to expand it when one has caught up (AlterPartition).
+  replica_lag_time_max_ms and to expand it when one has caught up (AlterPartition), and
+  nudge followers whose fetch they lost (leader_upkeep.py).
 - A storage error in any of this takes that replica offline on this broker
   (replica_storage.py) and answers KAFKA_STORAGE_ERROR; the rest go on.
 """
@@ -22,18 +23,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mini_kafka.broker.fetch_nudges import FetchNudges
 from mini_kafka.broker.fetcher import FetcherManager
-from mini_kafka.broker.isr_gate import IsrGate
+from mini_kafka.broker.leader_upkeep import LeaderUpkeep
 from mini_kafka.broker.log import LogConfig, compact
 from mini_kafka.broker.long_poll import hw_news, wait_any
-from mini_kafka.broker.partition import BACK_OFF, FOLLOWER, LEADER, Partition
+from mini_kafka.broker.partition import BACK_OFF, FOLLOWER, Partition
 from mini_kafka.broker.periodic import PeriodicJobs
 from mini_kafka.broker.replica_storage import STORAGE_ERRORS, ReplicaStorage
 from mini_kafka.errors import KafkaError
 from mini_kafka.log_limit import RepeatLimitedLog
 from mini_kafka.metadata import MetadataImage
-from mini_kafka.protocol import ApiKey
 from mini_kafka.records import BatchHeader
 from mini_kafka.topic_config import effective
 
@@ -56,23 +55,18 @@ class ReplicaManager:
         self.checkpointed_hw = self._read_hw_checkpoint()
         self._hw_written: bytes | None = None  # the checkpoint file's content, once written
         self._hw_seen: tuple[list, list[int]] | None = None  # replicas and HWs it holds
-        self._eligibility_of: tuple[MetadataImage, int] | None = None
-        self._eligibility_cache: tuple[frozenset[int], frozenset[int],
-                                       dict[int, frozenset[str]]] = (frozenset(),) * 2 + ({},)
         self.fetchers = FetcherManager(self)
         self.storage = ReplicaStorage(self)
         self.repeats = RepeatLimitedLog(log, self.config.limits.log_repeat_interval_ms,
                                         self.clock)
         self._tasks: list[asyncio.Task] = []
-        self._nudges = FetchNudges(self.config.timeouts.replica_fetch_silence_ms)
-        self._isr_gate = IsrGate(self.config.limits.retry_backoff_ms,
-                                 self.config.timeouts.replica_lag_time_max_ms)
+        self.upkeep = LeaderUpkeep(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def periodic_jobs(self, now_ms: int) -> PeriodicJobs:
         t = self.config.timeouts
-        return PeriodicJobs([(min(500, t.replica_lag_time_max_ms // 2), self._maintain_isrs),
+        return PeriodicJobs([(min(500, t.replica_lag_time_max_ms // 2), self.upkeep.check),
                              (1000, self._checkpoint_hw),
                              (t.retention_check_interval_ms, self._clean_logs),
                              (t.storage_retry_interval_ms, self._retry_offline)], now_ms)
@@ -414,95 +408,6 @@ class ReplicaManager:
         return out
 
     # -- background work ------------------------------------------------------------------
-
-    def _maintain_isrs(self) -> None:
-        now = self.clock.monotonic_ms()
-        self._nudge_silent_followers(now)
-        if not self._isr_gate.may_send(now):
-            return  # a write in flight, or backing off: what is due now goes in the next
-        lag_ms = self.config.timeouts.replica_lag_time_max_ms
-        known, fenced, offline = self._eligibility()
-        changes = []
-        for part in list(self.partitions.values()):
-            if part.role != LEADER or part.leader_state is None:
-                continue
-            key = f"{part.topic}/{part.partition}"
-            ineligible = fenced | {b for b in part.leader_state.followers
-                                   if b not in known or key in offline.get(b, ())}
-            wanted = part.leader_state.wanted_isr(now, lag_ms, ineligible)
-            if wanted is None:
-                continue
-            part.leader_state.pending_isr = wanted  # counts for the HW from now on
-            changes.append((part, part.leader_state, wanted))
-        if changes:
-            self._isr_gate.sent()
-            self.node.supervisor.spawn(self._alter_isrs(changes), "ISR changes")
-
-    def _nudge_silent_followers(self, now: int) -> None:
-        """Ask followers whose fetch this leader has lost track of to fetch again
-        (fetch_nudges.py); fenced brokers and ones the metadata lacks are not asked."""
-        silence_ms = self._nudges.silence_ms
-        silent: set[int] = set()
-        for part in self.partitions.values():
-            if part.role == LEADER and part.leader_state is not None:
-                silent.update(part.leader_state.silent_followers(now, silence_ms))
-        known, fenced, _ = self._eligibility()
-        due = self._nudges.due({b for b in silent if b in known and b not in fenced}, now)
-        if due:
-            self.node.supervisor.spawn(self._send_nudges(due), "asking followers to fetch")
-
-    async def _send_nudges(self, brokers: list[int]) -> None:
-        for broker in brokers:
-            self.repeats.log(logging.INFO, ("nudge", broker), "broker %d has no fetch "
-                             "waiting here and sent none for %d ms: asking it to fetch",
-                             broker, self._nudges.silence_ms)
-            endpoint = self.config.cluster_endpoint_of(f"broker-{broker}")
-            if endpoint is not None:  # dropped if it is not connected: asked again later
-                await self.node.client.send_oneway(endpoint, ApiKey.FETCH_NUDGE, {})
-
-    def _eligibility(self) -> tuple[frozenset[int], frozenset[int], dict[int, frozenset[str]]]:
-        """The brokers the image knows, those fenced, and each one's offline replicas:
-        worked out once per metadata change rather than at every ISR check. Going over
-        every broker's record twice a second was a third of an idle broker's time in a
-        100-broker cluster."""
-        image = self.role.image
-        if self._eligibility_of != (image, image.offset):
-            brokers = image.brokers
-            self._eligibility_cache = (
-                frozenset(brokers),
-                frozenset(b for b, info in brokers.items() if info["fenced"]),
-                {b: frozenset(info["offline"]) for b, info in brokers.items()
-                 if info.get("offline")})
-            self._eligibility_of = (image, image.offset)
-        return self._eligibility_cache
-
-    async def _alter_isrs(self, changes: list[tuple[Partition, Any, list[int]]]) -> None:
-        """Every ISR change due now in one controller write (Kafka's AlterPartition
-        carries many partitions): when followers of a thousand partitions fall behind
-        together, that is one Raft entry, not a thousand."""
-        command = {"op": "alter_partitions", "changes": [
-            {"topic": part.topic, "partition": part.partition, "leader": self.broker_id,
-             "leader_epoch": state.leader_epoch, "partition_epoch": state.partition_epoch,
-             "isr": isr} for part, state, isr in changes]}
-        for part, _, isr in changes:
-            log.info("%s: asking to change the ISR %s -> %s", part.name, part.isr, isr)
-        failed = True  # no answer from a controller (refused partitions are an answer)
-        try:
-            results = (await self.role.controller.write(command))["results"]
-            failed = False
-        except KafkaError as e:
-            results = [{"error": e.error.name, "message": e.message}] * len(changes)
-        finally:
-            self._isr_gate.done(failed, self.clock.monotonic_ms())
-        now = self.clock.monotonic_ms()
-        for (part, state, isr), result in zip(changes, results, strict=True):
-            if result["error"] != "NONE":
-                log.info("%s: ISR change to %s refused: %s: %s", part.name, isr,
-                         result["error"], result.get("message", ""))
-                if part.leader_state is state:
-                    state.on_isr_change_failed()
-            elif part.leader_state is state:
-                part.apply_metadata(result["partition"], now)
 
     def _checkpoint_hw(self) -> None:
         """Written when a high watermark moved: an idle broker touches no file, and does

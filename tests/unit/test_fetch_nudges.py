@@ -91,7 +91,7 @@ def test_a_leader_nudges_its_silent_followers_but_not_fenced_ones(tmp_path):
 
         async def check() -> list:
             sent.clear()
-            m._maintain_isrs()
+            m.upkeep.check()
             for _ in range(3):
                 await asyncio.sleep(0)
             return sent[:]

@@ -66,7 +66,7 @@ def test_a_leader_asks_for_every_due_isr_change_in_one_write(tmp_path):
         writes = []
         m.role.controller = refusing_controller(writes)
         m.clock.advance(m.config.timeouts.replica_lag_time_max_ms + 1)  # followers lag
-        m._maintain_isrs()
+        m.upkeep.check()
         await asyncio.sleep(0)
         [batch] = writes
         assert batch["op"] == "alter_partitions" and check_command(batch) is None
@@ -110,7 +110,7 @@ def test_who_may_join_an_isr_follows_the_metadata_as_it_changes(tmp_path):
                 p.leader_state.on_follower_fetch(2, p.log.log_end_offset,
                                                  m.clock.monotonic_ms())
             writes.clear()
-            m._maintain_isrs()
+            m.upkeep.check()
             for _ in range(3):  # the write goes out in its own task, and is refused
                 await asyncio.sleep(0)
             return [(c["partition"], c["isr"]) for w in writes for c in w["changes"]]
