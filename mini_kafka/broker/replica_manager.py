@@ -411,8 +411,7 @@ class ReplicaManager:
 
     def _checkpoint_hw(self) -> None:
         """Written when a high watermark moved: an idle broker touches no file, and does
-        not even encode one (a JSON of every replica each second was a tenth of an idle
-        broker's time)."""
+        not even encode one (it encoded every replica's HW to JSON each second)."""
         seen = (list(self.partitions), [part.hw for part in self.partitions.values()])
         if seen == self._hw_seen:
             return
