@@ -129,3 +129,21 @@ def test_tombstones_outlive_compaction_until_the_delay_passes(tmp_path):
     clock.advance(DAY_MS + 1)
     compact(log, clock.wall_ms())
     assert 1 not in read_all(log, 0)
+
+
+def test_a_segment_compacted_to_nothing_is_swapped_in_and_reopens(tmp_path):
+    """Every record of the closed segments superseded: their cleaned copies hold no batch,
+    so no index files (index.py), and the swap and the next open still work."""
+    clock = ManualClock()
+    log = _compacting_log(tmp_path, clock)
+    model = Model()
+    for i in range(6):
+        append(log, model, [(b"same", b"v%d" % i + b"x" * 300, clock.wall_ms(), None)], 0)
+    assert len(log.segments) > 2
+    stats = compact(log, clock.wall_ms())
+    assert stats.segments_rewritten == len(log.segments) - 1
+    assert all(s.size == 0 for s in log.segments[:-1])
+    survivors = read_all(log, 0)
+    assert [record[1][:2] for record in survivors.values()] == [b"v5"]
+    log.close()
+    assert read_all(_compacting_log(tmp_path, clock), 0) == survivors

@@ -54,10 +54,13 @@ class Disk:
             tmp.unlink(missing_ok=True)
             raise
 
-    def empty_file(self, path: Path) -> None:
-        """`path`, created or truncated to nothing: atomic without a temporary file."""
-        self.check(path)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+    def empty_if_present(self, path: Path) -> None:
+        """Truncate `path` to nothing if it exists (atomic, no temporary file); a missing
+        file stays missing, and no file is created."""
+        try:
+            os.truncate(path, 0)
+        except FileNotFoundError:
+            pass
 
     def sync_file(self, path: Path) -> None:
         self.check(path)

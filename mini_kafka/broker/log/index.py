@@ -8,6 +8,13 @@ they are made. A file whose size is not a whole number of entries, or whose entr
 not rise, is treated as stale and rebuilt from the log by the segment. An index is never
 worth failing an append for: if its file cannot be written (a full disk), the file is
 dropped and the index lives on in memory until the next open rebuilds it.
+
+An index with no entries needs no file: the file is made with the first entry (the first
+batch of a segment), as Kafka's lazy indexes make theirs. A new replica is then one
+directory and two files, not four: a 1000-partition RF=3 topic is 3000 new replicas on
+one host, and on this host's ext4 (no journal) each new inode cost up to 0.7 ms of kernel
+time once the file system had recently deleted many (`recently_deleted` in its inode
+allocator: half of all CPU while such a topic was created).
 """
 
 from __future__ import annotations
@@ -75,8 +82,8 @@ class _IndexFile:
         try:
             if data:
                 self.disk.write_file(self.path, data)
-            else:  # emptied in place: truncation is atomic, no temporary file to rename
-                self.disk.empty_file(self.path)
+            else:  # emptied in place (truncation is atomic), or left absent
+                self.disk.empty_if_present(self.path)
         except OSError as e:
             self._drop(e)
 

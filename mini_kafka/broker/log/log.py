@@ -366,7 +366,9 @@ class PartitionLog:
         old.time_index.delete()
         stem = segment_name(old.base_offset)
         for suffix in (".log", ".index", ".timeindex"):
-            os.replace(cleaned_dir / f"{stem}{suffix}", self.directory / f"{stem}{suffix}")
+            cleaned = cleaned_dir / f"{stem}{suffix}"
+            if suffix == ".log" or cleaned.exists():  # a copy left with no batch: no index
+                os.replace(cleaned, self.directory / f"{stem}{suffix}")
         seg = Segment.open_trusted(self.directory, old.base_offset,
                                    self.config.index_interval_bytes, self.disk)
         self.segments[i] = seg

@@ -76,6 +76,12 @@ class Segment:
         tail past the last index entry. Raises CorruptSegmentError if what it reads
         does not hold together."""
         seg = cls(directory, base_offset, index_interval_bytes, disk)
+        if seg.size == 0:
+            # Nothing to index: a segment with no batch has no index files (index.py),
+            # and whatever a crash left in one is stale.
+            seg.index.reset()
+            seg.time_index.reset()
+            return seg
         seg.verified = False
         try:
             seg.index.load()
