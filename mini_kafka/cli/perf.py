@@ -9,7 +9,7 @@ import sys
 from mini_kafka.cli.common import CliError, add_bootstrap, bootstrap, client_kwargs, parse_pairs
 
 PERF_CLIENTS = ("mini-kafka", "confluent-kafka")
-ALL_BENCH_CLIENTS = ("mini-kafka", "confluent-kafka", "kcat")
+ALL_BENCH_CLIENTS = ("mini-kafka", "mini-kafka-send-many", "confluent-kafka", "kcat")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="records/s at most (-1: unthrottled)")
     produce.add_argument("--acks", default="all", choices=["all", "-1", "0", "1"])
     produce.add_argument("--producer-prop", action="append", metavar="KEY=VALUE")
+    produce.add_argument("--records-per-send", type=int, default=1, metavar="N",
+                         help="mini-kafka's client: N records per send_many() call "
+                              "(default 1: one send() per record, as Kafka's tool)")
     produce.add_argument("--client", choices=PERF_CLIENTS, default="mini-kafka",
                          help="mini-kafka's own client (ZeroMQ), or confluent-kafka "
                               "(librdkafka) over the Kafka listener")
@@ -107,7 +110,12 @@ def cmd_produce(args) -> int:
 
     if args.num_records < 1 or args.record_size < 0:
         raise CliError("--num-records must be at least 1 and --record-size not negative")
+    if args.records_per_send < 1:
+        raise CliError("--records-per-send must be at least 1")
     if args.client == "confluent-kafka":
+        if args.records_per_send != 1:
+            raise CliError("--records-per-send is mini-kafka's client's (send_many); "
+                           "librdkafka sends one record per produce() call")
         from mini_kafka.perf import kafka_clients
 
         # librdkafka's own property names, as its users write them
@@ -120,7 +128,8 @@ def cmd_produce(args) -> int:
                                "producer property")
         config.setdefault("acks", args.acks)
         result = clients.produce(bootstrap(args), args.topic, args.num_records,
-                                 args.record_size, args.throughput, **config)
+                                 args.record_size, args.throughput,
+                                 records_per_send=args.records_per_send, **config)
     print(result.kafka_line())
     if result.errors:
         print(f"error: {result.errors} record(s) failed", file=sys.stderr)

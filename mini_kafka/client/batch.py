@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 from typing import NamedTuple
 
 log = logging.getLogger("mini_kafka.client.producer")
@@ -103,6 +104,17 @@ class Batch:
         self.size += size
         return future
 
+    def extend(self, keys: list, values: list, timestamp: int, size: int) -> int:
+        """send_many()'s records, one timestamp and no headers: their first index."""
+        start = len(self.values)
+        count = len(values)
+        self.keys += keys
+        self.values += values
+        self.timestamps += [timestamp] * count
+        self.headers += [None] * count
+        self.size += size
+        return start
+
     def complete(self, base_offset: int) -> bool:
         """True if this finished the batch (False: it had already ended)."""
         with self.callbacks_lock:  # a reply and an expiry may race from two threads
@@ -133,3 +145,90 @@ class Batch:
                 fn(FutureRecordMetadata(self, index, timestamps[index]))
             except Exception:  # as concurrent.futures does: one bad callback stops none
                 log.exception("a send callback raised")
+
+
+class FutureRecords:
+    """send_many()'s outcome: one future for all its records, which may lie in several
+    batches (several partitions, or more than a batch holds). result() is every record's
+    RecordMetadata in the order they were given; an error fails the whole future (the
+    first batch's that failed), though batches that succeeded are written."""
+
+    def __init__(self, topic: str, timestamp: int, count: int):
+        self._topic, self._timestamp, self._count = topic, timestamp, count
+        # (batch, its index of the first of ours, our positions of those records)
+        self._segments: list[tuple[Batch, int, range | list[int]]] = []
+        self._lock = threading.Lock()
+        self._left = 0  # batches not yet finished, once armed
+        self._fns: list | None = []  # None once they have run
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def timestamp(self) -> int:
+        """The records' timestamp (ms), the same for all."""
+        return self._timestamp
+
+    def _add(self, batch: Batch, start: int, positions: range | list[int]) -> None:
+        self._segments.append((batch, start, positions))
+
+    def _arm(self) -> None:
+        """Called once every record is buffered: count the batches down from here."""
+        batches = {id(b): b for b, _, _ in self._segments}
+        self._left = len(batches)
+        if not batches:
+            self._finish()
+        for batch in batches.values():
+            batch.done.add_done_callback(self._batch_done)
+
+    def _batch_done(self, _future) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left:
+                return
+        self._finish()
+
+    def _finish(self) -> None:
+        with self._lock:
+            fns, self._fns = self._fns, None
+        for fn in fns or ():
+            try:
+                fn(self)
+            except Exception:
+                log.exception("a send_many callback raised")
+
+    def done(self) -> bool:
+        return all(batch.finished for batch, _, _ in self._segments)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for batch, _, _ in self._segments:
+            if not batch.finished:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                batch.done.exception(left)  # waits; a timeout raises
+            if batch.error is not None:
+                return batch.error
+        return None
+
+    def result(self, timeout: float | None = None) -> list[RecordMetadata]:
+        error = self.exception(timeout)
+        if error is not None:
+            raise error
+        out: list = [None] * self._count
+        topic, timestamp = self._topic, self._timestamp
+        for batch, start, positions in self._segments:
+            base = batch.base_offset
+            for i, position in enumerate(positions):
+                out[position] = RecordMetadata(topic, batch.partition,
+                                               base + start + i if base >= 0 else -1, timestamp)
+        return out
+
+    get = result
+
+    def add_done_callback(self, fn) -> None:
+        """fn(this future) once every record is acknowledged or failed; at once if so."""
+        with self._lock:
+            if self._fns is not None:
+                self._fns.append(fn)
+                return
+        fn(self)

@@ -27,8 +27,10 @@ interpreter exit, delivering what it can within exit_timeout_ms.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import concurrent.futures
+import itertools
 import logging
 import random
 import threading
@@ -37,7 +39,7 @@ import weakref
 
 from mini_kafka import compression
 from mini_kafka.client import arguments, runtime
-from mini_kafka.client.batch import Batch, FutureRecordMetadata
+from mini_kafka.client.batch import Batch, FutureRecordMetadata, FutureRecords
 from mini_kafka.client.cluster import ClusterView, parse_bootstrap
 from mini_kafka.client.runtime import Runtime
 from mini_kafka.client.sender import Sender, run_sender
@@ -69,6 +71,27 @@ def _serialized(name: str, item, serializer):
         raise TypeError(f"{name} must be bytes or None, got {type(item).__name__} "
                         f"(pass {name}_serializer= to convert)")
     return bytes(item)
+
+
+def _column(name: str, items, serializer) -> list:
+    """send_many()'s keys or values as a list of bytes or None, as _serialized() makes
+    each; all bytes already (the usual case) is checked without a Python step each."""
+    items = list(items)
+    if serializer is None and set(map(type, items)) <= {bytes, type(None)}:
+        return items
+    return [_serialized(name, item, serializer) for item in items]
+
+
+def _keyed_runs(keys: list, count: int, sticky: StickyPartitioner, topic: str,
+                sizes: list[int]) -> list[tuple[int, list[int]]]:
+    """Each partition's positions among `keys`, in order: by key, as send() does, and
+    keyless ones (None) to the sticky partition."""
+    by_partition: dict[int, list[int]] = {}
+    for i, key in enumerate(keys):
+        p = sticky.partition(topic, count, sizes[i]) if key is None \
+            else partition_for_key(key, count)
+        by_partition.setdefault(p, []).append(i)
+    return list(by_partition.items())
 
 
 class Producer(Sender):
@@ -190,6 +213,61 @@ class Producer(Sender):
             if (topic, partition) not in self._txn.partitions:
                 self._runtime.run(self._txn.add_partitions([(topic, partition)]))
         return self._enqueue(topic, partition, key, value, timestamp_ms, headers, size)
+
+    def send_many(self, topic: str, values, keys=None, partition: int | None = None,
+                  timestamp_ms: int | None = None) -> FutureRecords:
+        """send() for each of `values` in order (with keys[i] if `keys` is given, as many
+        as the values), checked and buffered a batch at a time instead of a record at a
+        time, with one future for them all: RecordMetadata for each, in order. Records go
+        where send()'s would (by key; keyless ones to the sticky partition; all to
+        `partition` if given), each partition's in order; one timestamp for all (now, or
+        timestamp_ms), no headers."""
+        if self._closing:
+            raise KafkaError("INVALID_REQUEST", "the producer is closed")
+        values = _column("value", values, self.value_serializer)
+        if keys is not None:
+            keys = _column("key", keys, self.key_serializer)
+            if len(keys) != len(values):
+                raise ValueError(f"{len(keys)} keys for {len(values)} values")
+        sizes = [RECORD_OVERHEAD_BYTES + len(v) for v in values] if None not in values else \
+            [RECORD_OVERHEAD_BYTES + (0 if v is None else len(v)) for v in values]
+        if keys is not None:
+            sizes = [s + (0 if k is None else len(k)) for s, k in zip(sizes, keys, strict=True)]
+        if sizes and max(sizes) > self.max_request_size:
+            raise KafkaError("MESSAGE_TOO_LARGE", f"a {max(sizes)}-byte record is over "
+                                                  f"max_request_size ({self.max_request_size})")
+        count = len(self._partitions(topic))
+        if timestamp_ms is None:
+            timestamp_ms = self._wall_ms()
+        else:
+            arguments.timestamp_ms(timestamp_ms)
+        if partition is not None:
+            arguments.integer(partition, "partition", 0)
+            if partition >= count:
+                raise KafkaError("UNKNOWN_TOPIC_OR_PARTITION",
+                                 f"{topic} has partitions 0..{count - 1}, not {partition}")
+            runs = [(partition, range(len(values)))]
+        elif keys is None:
+            runs = [(p, range(start, end))
+                    for p, start, end in self._sticky.runs(topic, count, sizes)]
+        else:
+            runs = _keyed_runs(keys, count, self._sticky, topic, sizes)
+        if self._txn is not None:
+            self._check_in_transaction()
+            new = sorted({(topic, p) for p, _ in runs} - set(self._txn.partitions))
+            if new:
+                self._runtime.run(self._txn.add_partitions(new))
+        future = FutureRecords(topic, timestamp_ms, len(values))
+        wake = False
+        try:
+            for p, positions in runs:
+                wake |= self._enqueue_run(future, topic, p, keys, values, sizes, positions,
+                                          timestamp_ms)
+        finally:
+            if wake:  # once per call: each wake is a write to the loop's self-pipe
+                self._runtime.call_soon(self._wake.set)
+        future._arm()
+        return future
 
     def flush(self, timeout: float | None = None) -> None:
         """Send everything buffered now, and wait until each record is acknowledged (or
@@ -336,34 +414,81 @@ class Producer(Sender):
         arguments.topic_name(topic)
         return self._runtime.run(self._view.partitions_for(topic, self.max_block_ms))
 
+    def _enqueue_run(self, future: FutureRecords, topic: str, partition: int, keys,
+                     values: list, sizes: list[int], positions: range | list[int],
+                     timestamp: int) -> bool:
+        """send_many()'s records for one partition, appended a batch's worth at a time
+        with the same limits as _enqueue(): batch size, and buffer_memory (waiting up
+        to max_block_ms for room between batches). True if the sender is to wake."""
+        if isinstance(positions, range):  # a stretch of them: slices, not a step per record
+            first, last = positions.start, positions.stop
+            run_values, run_sizes = values[first:last], sizes[first:last]
+            run_keys = None if keys is None else keys[first:last]
+        else:
+            run_values, run_sizes = [values[i] for i in positions], [sizes[i] for i in positions]
+            run_keys = None if keys is None else [keys[i] for i in positions]
+        total = [0, *itertools.accumulate(run_sizes)]
+        tp = (topic, partition)
+        done, count, wake = 0, len(run_values), False
+        while done < count:
+            with self._mutex:
+                self._wait_for_room(run_sizes[done], f"; {done} of this send_many's records "
+                                                     f"to {topic}-{partition} were buffered")
+                batch, woke = self._batch_for(tp, run_sizes[done])
+                room = min(self._limit(tp) - batch.size, self.buffer_memory - self._buffered)
+                # As many as fit (at least one: an empty batch takes any record).
+                end = max(done + 1, bisect.bisect_right(total, total[done] + room, done) - 1)
+                end = min(end, count)
+                size = total[end] - total[done]
+                start = batch.extend([None] * (end - done) if run_keys is None
+                                     else run_keys[done:end], run_values[done:end],
+                                     timestamp, size)
+                self._buffered += size
+                wake |= woke or batch.size >= self.batch_size
+            future._add(batch, start, positions[done:end])
+            done = end
+        return wake
+
     def _enqueue(self, topic, partition, key, value, timestamp, headers,
                  size) -> FutureRecordMetadata:
-        wake = False
         with self._mutex:
-            if self._buffered + size > self.buffer_memory and self._buffered and \
-                    not self._lock.wait_for(
-                        lambda: self._buffered + size <= self.buffer_memory
-                        or self._buffered == 0, self.max_block_ms / 1000):
-                raise KafkaTimeoutError(f"buffer_memory ({self.buffer_memory} bytes) full for "
-                                        f"{self.max_block_ms} ms: the cluster is not keeping up")
-            tp = (topic, partition)
-            queue = self._queues.get(tp)
-            if queue is None:
-                queue = self._queues[tp] = collections.deque()
-            # While the partition's batch is in flight, the next one may grow past
-            # batch_size: it cannot leave before that reply anyway, and one big batch
-            # costs the client, the leader and the followers far less than many.
-            limit = self.max_request_size if tp in self._in_flight else self.batch_size
-            if not queue or queue[-1].encoded is not None or \
-                    (queue[-1].values and queue[-1].size + size > limit):
-                queue.append(Batch(topic, partition, self.clock.monotonic_ms() / 1000))
-                wake = len(queue) == 1 or len(queue) == 2  # a linger starts / a batch filled
-                if not self._buffered:  # (then every queue is empty: a record starts one)
-                    # Records to deliver: the loop keeps this producer alive until they
-                    # are, even if the caller drops it; the sender lets go once all end.
-                    self._runtime.keepalive = self
-            future = queue[-1].append(key, value, timestamp, headers, size)
+            self._wait_for_room(size)
+            batch, wake = self._batch_for((topic, partition), size)
+            future = batch.append(key, value, timestamp, headers, size)
             self._buffered += size
         if wake:
             self._runtime.call_soon(self._wake.set)
         return future
+
+    def _wait_for_room(self, size: int, detail: str = "") -> None:
+        """Under the mutex: block until `size` more bytes fit in buffer_memory (or the
+        buffer is empty: any one record may go), at most max_block_ms."""
+        if self._buffered + size > self.buffer_memory and self._buffered and \
+                not self._lock.wait_for(
+                    lambda: self._buffered + size <= self.buffer_memory
+                    or self._buffered == 0, self.max_block_ms / 1000):
+            raise KafkaTimeoutError(f"buffer_memory ({self.buffer_memory} bytes) full for "
+                                    f"{self.max_block_ms} ms: the cluster is not keeping "
+                                    f"up{detail}")
+
+    def _limit(self, tp: tuple[str, int]) -> int:
+        # While the partition's batch is in flight, the next one may grow past
+        # batch_size: it cannot leave before that reply anyway, and one big batch
+        # costs the client, the leader and the followers far less than many.
+        return self.max_request_size if tp in self._in_flight else self.batch_size
+
+    def _batch_for(self, tp: tuple[str, int], size: int) -> tuple[Batch, bool]:
+        """Under the mutex: the batch a `size`-byte record joins (the partition's last,
+        or a new one), and whether the sender is to wake for it."""
+        queue = self._queues.get(tp)
+        if queue is None:
+            queue = self._queues[tp] = collections.deque()
+        if queue and queue[-1].encoded is None and \
+                (not queue[-1].values or queue[-1].size + size <= self._limit(tp)):
+            return queue[-1], False
+        queue.append(Batch(tp[0], tp[1], self.clock.monotonic_ms() / 1000))
+        if not self._buffered:  # (then every queue is empty: a record starts one)
+            # Records to deliver: the loop keeps this producer alive until they
+            # are, even if the caller drops it; the sender lets go once all end.
+            self._runtime.keepalive = self
+        return queue[-1], len(queue) <= 2  # a linger starts / a batch filled

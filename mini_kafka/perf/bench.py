@@ -36,9 +36,14 @@ KAFKA = {"acks=1": "786,980 rec/s", "acks=all": "421,823 rec/s",
          "up": "~1.2 s per JVM broker"}
 MIB = 1024 * 1024
 MINI_KAFKA, CONFLUENT, KCAT = "mini-kafka", "confluent-kafka", "kcat"
-CLIENTS = (MINI_KAFKA, CONFLUENT, KCAT)
-HEADINGS = {MINI_KAFKA: "mini-kafka client", CONFLUENT: "confluent-kafka",
-            KCAT: "kcat (C)"}
+# mini-kafka's client again, producing through send_many() (a thousand records a call):
+# the batch-level path, beside send()'s record at a time. Producer scenarios only.
+SEND_MANY = "mini-kafka-send-many"
+SEND_MANY_RECORDS = 1000
+CLIENTS = (MINI_KAFKA, SEND_MANY, CONFLUENT, KCAT)
+OWN = (MINI_KAFKA, SEND_MANY)  # mini-kafka's client, over ZeroMQ
+HEADINGS = {MINI_KAFKA: "mini-kafka client", SEND_MANY: "mini-kafka send_many",
+            CONFLUENT: "confluent-kafka", KCAT: "kcat (C)"}
 
 
 @dataclass
@@ -169,7 +174,7 @@ def _scenarios(cluster, settings: BenchSettings, ceil: _Ceilings, say) -> list[R
         rtt[MINI_KAFKA] = round_trip.zeromq(cluster.config.nodes[-1].endpoint,
                                             topic("bench-rtt", MINI_KAFKA),
                                             settings.round_trips)
-    if chosen != (MINI_KAFKA,):
+    if any(c not in OWN for c in chosen):
         rtt[CONFLUENT] = round_trip.kafka_listener(kboot.split(",")[-1],
                                                    topic("bench-rtt", chosen[-1]),
                                                    settings.round_trips)
@@ -186,8 +191,10 @@ def _scenarios(cluster, settings: BenchSettings, ceil: _Ceilings, say) -> list[R
         rates = {}
         for client in chosen:
             t = topic(name, client)
-            if client == MINI_KAFKA:
-                result = clients.produce(boot, t, count, size, acks=acks, out=_Null())
+            if client in OWN:
+                result = clients.produce(boot, t, count, size, acks=acks, out=_Null(),
+                                         records_per_send=SEND_MANY_RECORDS
+                                         if client == SEND_MANY else 1)
             elif client == CONFLUENT:
                 result = kafka_clients.produce(kboot, t, count, size, acks=acks)
             else:
@@ -212,6 +219,8 @@ def _scenarios(cluster, settings: BenchSettings, ceil: _Ceilings, say) -> list[R
         say("1 consumer...")
         consumed = {}
         for client in chosen:
+            if client == SEND_MANY:
+                continue  # a producer's path: the consumer is mini-kafka's client's
             t = topic("bench-100", client)
             if client == MINI_KAFKA:
                 consumed[client] = clients.consume(boot, t, settings.records * 2, 120)
@@ -231,14 +240,15 @@ def _scenarios(cluster, settings: BenchSettings, ceil: _Ceilings, say) -> list[R
               for c in chosen}
     rows.append(Row("3 producers, acks=1, 100 B", {c: _rate(v) for c, v in totals.items()},
                     _rate(ceil.small[0].records_per_s), _rate(ceil.small[1].records_per_s),
-                    _ratio(max((v for c, v in totals.items() if c != MINI_KAFKA), default=0),
+                    _ratio(max((v for c, v in totals.items() if c not in OWN), default=0),
                            ceil.small[1].records_per_s), KAFKA["3 producers"]))
     for rate in settings.e2e_rates:
         say(f"end-to-end latency at {rate:,.0f} rec/s...")
         lat = {}
         for client in chosen:
-            if client == KCAT:
-                continue  # kcat cannot time a record from send to receive
+            if client in (KCAT, SEND_MANY):
+                continue  # kcat cannot time a record from send to receive; send_many
+                # is a throughput path (a record waits for its call's others)
             t = topic("bench-e2e", client)
             lat[client] = e2e.run(boot, t, rate, settings.e2e_seconds) \
                 if client == MINI_KAFKA else kafka_clients.e2e(kboot, t, rate,
@@ -264,7 +274,7 @@ def _scenarios(cluster, settings: BenchSettings, ceil: _Ceilings, say) -> list[R
 
 
 def _best_kafka(results: dict, attr: str) -> float:
-    return max((getattr(r, attr) for c, r in results.items() if c != MINI_KAFKA), default=0)
+    return max((getattr(r, attr) for c, r in results.items() if c not in OWN), default=0)
 
 
 class _Null:
@@ -282,10 +292,13 @@ def three_producers(cluster, topic: str, records: int, client: str, say) -> floa
     per = records // 3
     if client == KCAT:
         return _three_kcats(cluster.kafka_bootstrap, topic, per, say)
-    bootstrap = cluster.bootstrap if client == MINI_KAFKA else cluster.kafka_bootstrap
+    bootstrap = cluster.bootstrap if client in OWN else cluster.kafka_bootstrap
     command = [sys.executable, "-m", "mini_kafka.cli.main", "perf", "produce", "--topic",
                topic, "--num-records", str(per), "--record-size", "100", "--acks", "1",
-               "--client", client, "--bootstrap-server", bootstrap]
+               "--client", MINI_KAFKA if client in OWN else client,
+               "--bootstrap-server", bootstrap]
+    if client == SEND_MANY:
+        command += ["--records-per-send", str(SEND_MANY_RECORDS)]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(3)]
     lines = []

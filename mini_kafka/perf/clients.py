@@ -51,9 +51,11 @@ class ProduceResult:
 
 
 def produce(bootstrap: str, topic: str, num_records: int, record_size: int,
-            throughput: float = -1, out=sys.stdout, **producer_config) -> ProduceResult:
+            throughput: float = -1, out=sys.stdout, records_per_send: int = 1,
+            **producer_config) -> ProduceResult:
     """Send num_records records of record_size bytes, at most `throughput` per second
-    (-1: as fast as possible); latency is send to acknowledgement."""
+    (-1: as fast as possible); latency is send to acknowledgement. records_per_send > 1
+    sends that many per send_many() call, each record's latency its call's."""
     value = b"x" * record_size
     latencies: list[float] = []
     errors = [0]
@@ -62,27 +64,40 @@ def produce(bootstrap: str, topic: str, num_records: int, record_size: int,
 
     def on_done(future) -> None:
         # Latency from the record's own timestamp (set at send, in ms, as Kafka's tool
-        # measures): one callback for every record, not a closure kept per record.
+        # measures): one callback for every record (or call), not a closure kept each.
+        count = len(future) if records_per_send > 1 else 1
         if future.exception() is not None:
             with lock:
-                errors[0] += 1
+                errors[0] += count
             return
-        latency_ms = time.time() * 1000 - future.get().timestamp
+        stamp = future.timestamp if records_per_send > 1 else future.get().timestamp
+        latency_ms = time.time() * 1000 - stamp
         with lock:
-            latencies.append(latency_ms)
-            window["count"] += 1
+            latencies.extend([latency_ms] * count)
+            window["count"] += count
             window["lat"].append(latency_ms)
 
     with Producer(bootstrap, **producer_config) as producer:
         began = time.monotonic()
-        send = producer.send
-        for i in range(num_records):
+        send, send_many = producer.send, producer.send_many
+        chunk = [value] * records_per_send
+        i = 0
+        while i < num_records:
             if throughput > 0:
                 ahead_s = i / throughput - (time.monotonic() - began)
                 if ahead_s > 0:
                     time.sleep(ahead_s)  # pacing the workload, as Kafka's --throughput
-            send(topic, value, timestamp_ms=int(time.time() * 1000)).add_done_callback(on_done)
-            if not i % 1000 and time.monotonic() - window["began"] >= PROGRESS_INTERVAL_S:
+            now_ms = int(time.time() * 1000)
+            if records_per_send > 1:
+                left = num_records - i
+                send_many(topic, chunk if left >= records_per_send else chunk[:left],
+                          timestamp_ms=now_ms).add_done_callback(on_done)
+                i += min(left, records_per_send)
+            else:
+                send(topic, value, timestamp_ms=now_ms).add_done_callback(on_done)
+                i += 1
+            if (records_per_send > 1 or not i % 1000) and \
+                    time.monotonic() - window["began"] >= PROGRESS_INTERVAL_S:
                 _progress(window, record_size, lock, out)
         producer.flush()
         elapsed = time.monotonic() - began

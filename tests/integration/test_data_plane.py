@@ -40,6 +40,32 @@ def test_keyed_records_keep_order_per_key_and_land_where_kafka_puts_them(mini_ka
         assert r.partition == (murmur2(bytearray(r.key)) & 0x7FFFFFFF) % 6
 
 
+def test_send_many_writes_every_record_where_its_metadata_says_in_order(mini_kafka_cluster):
+    from kafka.partitioner.default import murmur2
+
+    create(mini_kafka_cluster, "bulk")
+    values = [b"v%05d" % i for i in range(5000)]
+    keys = [None if i % 3 else b"key-%d" % (i % 29) for i in range(5000)]
+    with Producer(mini_kafka_cluster.bootstrap, acks="all", batch_size=2000) as producer:
+        first = producer.send_many("bulk", values[:4000], keys=keys[:4000])
+        second = producer.send_many("bulk", values[4000:], partition=5)
+        metadata = first.get(60) + second.get(60)
+    stored = {(r.partition, r.offset): r for r in read_all(mini_kafka_cluster.bootstrap, "bulk")}
+    assert len(stored) == 5000
+    for i, m in enumerate(metadata):  # each record is where its RecordMetadata says
+        record = stored[(m.partition, m.offset)]
+        assert (record.value, record.key) == (values[i], keys[i] if i < 4000 else None)
+        if i < 4000 and keys[i] is not None:
+            assert m.partition == (murmur2(bytearray(keys[i])) & 0x7FFFFFFF) % 6
+        if i >= 4000:
+            assert m.partition == 5
+    for p in range(6):  # and each partition holds them in the order they were given
+        positions = [i for i, m in enumerate(metadata) if m.partition == p]
+        assert [metadata[i].offset for i in positions] == sorted(
+            metadata[i].offset for i in positions)
+    assert len({m.partition for m in metadata[:4000]}) == 6  # spread over all six
+
+
 def test_acks_all_loses_nothing_while_each_leader_is_killed_in_turn(mini_kafka_cluster):
     cluster = mini_kafka_cluster
     create(cluster, "ledger")

@@ -47,3 +47,19 @@ def test_keyless_producers_start_on_different_partitions_and_topics_stick_apart(
     assert sticky.partition("a", 3, 600) == first_a  # b's records do not move a on
     assert sticky.partition("a", 3, 600) == (first_a + 1) % 3
     assert sticky.partition("b", 3, 100) == first_b
+
+
+def test_runs_put_records_exactly_where_one_call_per_record_would():
+    for trial in range(200):
+        rnd = random.Random(trial)
+        batch_size = rnd.choice([1, 50, 100, 1000, 16384])
+        one, runs = (StickyPartitioner(batch_size, random.Random(7)) for _ in range(2))
+        for _ in range(4):  # successive calls carry the sticky state over
+            sizes = [rnd.randint(1, 300) for _ in range(rnd.randint(0, 200))]
+            count = rnd.randint(1, 7)
+            expected = [one.partition("t", count, s) for s in sizes]
+            got = []
+            for partition, start, end in runs.runs("t", count, sizes):
+                assert end > start
+                got += [partition] * (end - start)
+            assert got == expected, (trial, batch_size)

@@ -12,27 +12,12 @@ import pytest
 
 from mini_kafka import records
 from mini_kafka.errors import KafkaError, KafkaTimeoutError
-from tests.unit.producer_stub import stub_producer
 
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def make():
-    made = []
-
-    def make_producer(**config):
-        producer, view = stub_producer(**config)
-        made.append(producer)
-        return producer, view
-
-    yield make_producer
-    for producer in made:
-        producer.close(1)
-
-
-def test_records_with_no_leader_fail_in_time_and_go_once_a_leader_is_back(make):
-    producer, view = make(delivery_timeout_ms=300)
+def test_records_with_no_leader_fail_in_time_and_go_once_a_leader_is_back(stubbed):
+    producer, view = stubbed(delivery_timeout_ms=300)
     view.leaderless = True
     view.refresh_error = KafkaError("NETWORK_EXCEPTION", "every broker is down")
     lost = producer.send("t", b"lost", partition=0)
@@ -43,8 +28,8 @@ def test_records_with_no_leader_fail_in_time_and_go_once_a_leader_is_back(make):
     assert producer.send("t", b"found", partition=0).get(5).offset == 0
 
 
-def test_a_request_that_never_returns_fails_its_records_in_time(make):
-    producer, view = make(delivery_timeout_ms=300, request_timeout_ms=60_000)
+def test_a_request_that_never_returns_fails_its_records_in_time(stubbed):
+    producer, view = stubbed(delivery_timeout_ms=300, request_timeout_ms=60_000)
     view.hang = True
     stuck = producer.send("t", b"stuck", partition=1)
     with pytest.raises(KafkaTimeoutError, match="delivery_timeout_ms.*in flight"):
@@ -59,8 +44,8 @@ def test_a_request_that_never_returns_fails_its_records_in_time(make):
     assert time.monotonic() - began < 3, "close(0.5) waited for the hung request"
 
 
-def test_close_fails_what_it_could_not_deliver_within_its_timeout(make):
-    producer, view = make(delivery_timeout_ms=60_000)
+def test_close_fails_what_it_could_not_deliver_within_its_timeout(stubbed):
+    producer, view = stubbed(delivery_timeout_ms=60_000)
     view.hang = True
     futures = [producer.send("t", b"%d" % i, partition=i % 3) for i in range(30)]
     producer.close(0.2)
@@ -71,8 +56,8 @@ def test_close_fails_what_it_could_not_deliver_within_its_timeout(make):
         producer.send("t", b"after close")
 
 
-def test_no_producer_id_fails_records_in_time_with_the_reason(make):
-    producer, view = make(delivery_timeout_ms=300)
+def test_no_producer_id_fails_records_in_time_with_the_reason(stubbed):
+    producer, view = stubbed(delivery_timeout_ms=300)
     view.producer_id_error = KeyError("producer_id")  # a bug or a malformed reply
     future = producer.send("t", b"v")
     with pytest.raises(KafkaTimeoutError, match="delivery_timeout_ms.*producer id.*KeyError"):
@@ -81,9 +66,9 @@ def test_no_producer_id_fails_records_in_time_with_the_reason(make):
     assert producer.send("t", b"v").get(5).offset == 0
 
 
-def test_a_batch_the_codec_refuses_fails_alone_and_the_loop_goes_on(make, monkeypatch,
+def test_a_batch_the_codec_refuses_fails_alone_and_the_loop_goes_on(stubbed, monkeypatch,
                                                                    caplog):
-    producer, view = make()
+    producer, view = stubbed()
     real = records.encode_columns
 
     def refuse_poison(keys, values, *args, **kwargs):
@@ -101,9 +86,9 @@ def test_a_batch_the_codec_refuses_fails_alone_and_the_loop_goes_on(make, monkey
     assert producer.send("t", b"healthy", partition=1).get(5).offset == 1
 
 
-def test_an_error_inside_a_sender_round_is_logged_and_the_loop_lives_on(make, monkeypatch,
+def test_an_error_inside_a_sender_round_is_logged_and_the_loop_lives_on(stubbed, monkeypatch,
                                                                        caplog):
-    producer, view = make()
+    producer, view = stubbed()
     real = type(producer)._dispatch
     calls = []
 
@@ -128,8 +113,8 @@ def test_an_error_inside_a_sender_round_is_logged_and_the_loop_lives_on(make, mo
     {"error": "NONE"},
     {"error": "NONE", "partitions": [None]},
 ])
-def test_a_malformed_produce_reply_fails_its_batch_and_the_producer_goes_on(make, body):
-    producer, view = make()
+def test_a_malformed_produce_reply_fails_its_batch_and_the_producer_goes_on(stubbed, body):
+    producer, view = stubbed()
     view.reply_body = body
     with pytest.raises(KafkaError, match="UNKNOWN_SERVER_ERROR: malformed produce reply"):
         producer.send("t", b"v", partition=0).get(5)
@@ -137,8 +122,8 @@ def test_a_malformed_produce_reply_fails_its_batch_and_the_producer_goes_on(make
     assert producer.send("t", b"v", partition=0).get(5).offset == 0
 
 
-def test_flush_waits_for_batches_already_in_flight(make):
-    producer, view = make(delivery_timeout_ms=60_000)
+def test_flush_waits_for_batches_already_in_flight(stubbed):
+    producer, view = stubbed(delivery_timeout_ms=60_000)
     view.hang = True
     future = producer.send("t", b"v", partition=0)
     deadline = time.monotonic() + 5
