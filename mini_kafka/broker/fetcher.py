@@ -13,6 +13,10 @@ wait out a poll that could not have answered for it. A fetch is sent again the s
 when the leader says it has none of ours waiting (a FETCH_NUDGE, fetch_nudges.py) and
 ours went out longer ago than replica_fetch_silence_ms: it, or its answer, was lost.
 
+The leader's answer names only the partitions this broker learns something from
+(records, an error, a divergence, a higher high watermark: long_poll.news_only); one
+it leaves out stays as it is and goes in the next fetch as before.
+
 An answer that only newer metadata can change (an error), or a divergence that cut
 nothing, is not asked again at once: the loop backs off, and a stalled divergence is
 logged (once per interval) — a follower that cannot converge is a bug to see, not a

@@ -26,7 +26,7 @@ from typing import Any
 from mini_kafka.broker.fetcher import FetcherManager
 from mini_kafka.broker.leader_upkeep import LeaderUpkeep
 from mini_kafka.broker.log import LogConfig, compact
-from mini_kafka.broker.long_poll import hw_news, wait_any
+from mini_kafka.broker.long_poll import hw_news, news_only, wait_any
 from mini_kafka.broker.partition import BACK_OFF, FOLLOWER, Partition
 from mini_kafka.broker.periodic import PeriodicJobs
 from mini_kafka.broker.replica_storage import STORAGE_ERRORS, ReplicaStorage
@@ -319,17 +319,16 @@ class ReplicaManager:
             results, payloads, size, stop = self._read_all(wanted, replica_id, max_bytes,
                                                              read_committed)
             left_ms = deadline - self.clock.monotonic_ms()
-            if stop or size >= min_bytes or left_ms <= 0:
-                return results, payloads
-            parts = [p for p in (self.partitions.get((w["topic"], w["partition"]))
-                                 for w in wanted) if p is not None]
+            answer = stop or size >= min_bytes or left_ms <= 0 or \
+                (replica_id >= 0 and hw_news(wanted, results))
+            parts = [] if answer else [
+                p for p in (self.partitions.get((w["topic"], w["partition"])) for w in wanted)
+                if p is not None]
             if not parts:
-                return results, payloads
+                return (news_only(wanted, results) if replica_id >= 0 else results), payloads
             if replica_id < 0:
                 await wait_any(parts, left_ms)
                 continue
-            if hw_news(wanted, results):
-                return results, payloads
             await self._hold_replica_fetch(parts, replica_id, left_ms)
 
     async def _hold_replica_fetch(self, parts: list[Partition], follower: int,

@@ -3,7 +3,7 @@ keeps it in sync for as long as it waits; only a follower that is caught up can 
 parked so; once answered it gets a fresh lag window to fetch again. And a held fetch
 is answered when the high watermark it would learn moves."""
 
-from mini_kafka.broker.long_poll import hw_news
+from mini_kafka.broker.long_poll import hw_news, news_only
 from mini_kafka.broker.replica import LeaderState
 
 LAG_MS = 3000
@@ -59,3 +59,19 @@ def test_a_held_fetch_is_news_when_the_high_watermark_it_would_learn_moves():
     assert not hw_news([{"fetch_offset": 10}], [{"high_watermark": 10}])  # none named
     assert not hw_news(asked, [{"error": "NOT_LEADER_OR_FOLLOWER"}])
     assert not hw_news([{"fetch_offset": 10, "high_watermark": "8"}], [{"high_watermark": 10}])
+
+
+def test_a_followers_answer_names_only_the_partitions_it_learns_from():
+    asked = [{"fetch_offset": 10, "high_watermark": 8},   # idle, HW unchanged
+             {"fetch_offset": 10, "high_watermark": 8},   # records
+             {"fetch_offset": 10, "high_watermark": 8},   # the HW it would learn moved
+             {"fetch_offset": 8, "high_watermark": 8},    # HW moved past its log end only
+             {"fetch_offset": 10, "high_watermark": 8},   # an error
+             {"fetch_offset": 10, "high_watermark": 8},   # a divergence
+             {"fetch_offset": 10}]                        # names no HW: always answered
+    results = [{"high_watermark": 8}, {"high_watermark": 8, "records": 0},
+               {"high_watermark": 10}, {"high_watermark": 10},
+               {"error": "NOT_LEADER_OR_FOLLOWER"},
+               {"high_watermark": 8, "diverging_epoch": {"epoch": 1, "end_offset": 5}},
+               {"high_watermark": 8}]
+    assert news_only(asked, results) == [results[i] for i in (1, 2, 4, 5, 6)]
