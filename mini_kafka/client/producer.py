@@ -76,6 +76,9 @@ def _serialized(name: str, item, serializer):
 def _column(name: str, items, serializer) -> list:
     """send_many()'s keys or values as a list of bytes or None, as _serialized() makes
     each; all bytes already (the usual case) is checked without a Python step each."""
+    if isinstance(items, str | bytes | bytearray | memoryview):
+        raise TypeError(f"send_many() takes a sequence of {name}s, not one "
+                        f"{type(items).__name__} (send() sends one record)")
     items = list(items)
     if serializer is None and set(map(type, items)) <= {bytes, type(None)}:
         return items

@@ -84,6 +84,8 @@ def test_an_explicit_partition_takes_them_all_and_grows_behind_one_in_flight(pai
 
 @pytest.mark.parametrize("call, error, message", [
     (lambda p: p.send_many("t", [b"ok", "text"]), TypeError, "value must be bytes"),
+    (lambda p: p.send_many("t", b"one record"), TypeError, "a sequence of values, not one"),
+    (lambda p: p.send_many("t", [b"a"], keys=b"k"), TypeError, "a sequence of keys"),
     (lambda p: p.send_many("t", [b"a", b"b"], keys=[b"k"]), ValueError, "1 keys for 2"),
     (lambda p: p.send_many("t", [b"a", b"x" * 5000]), KafkaError, "MESSAGE_TOO_LARGE"),
     (lambda p: p.send_many("t", [b"a"], partition=3), KafkaError, "partitions 0..2, not 3"),
