@@ -175,13 +175,18 @@ class BrokerApi:
             current_epoch = entry.get("current_leader_epoch")
             if current_epoch is not None:
                 _get(entry, "current_leader_epoch", int)
-            out["partitions"].append({
+            checked = {
                 "topic": _get(entry, "topic", str), "partition": _get(entry, "partition", int),
                 "fetch_offset": _get(entry, "fetch_offset", int),
                 "last_fetched_epoch": _get(entry, "last_fetched_epoch", int, -1),
                 "current_leader_epoch": current_epoch,
                 "partition_max_bytes": min(_count(entry, "partition_max_bytes", 1024 * 1024),
-                                           limits.fetch_partition_bytes_max)})
+                                           limits.fetch_partition_bytes_max)}
+            if replica_id >= 0 and entry.get("high_watermark") is not None:
+                # The HW the follower holds: what its answer is cut by (long_poll.py).
+                # Dropped here, it left every follower answered with every partition.
+                checked["high_watermark"] = _get(entry, "high_watermark", int)
+            out["partitions"].append(checked)
         return out
 
     async def list_offsets(self, req: Message) -> Message:

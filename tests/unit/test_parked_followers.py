@@ -3,8 +3,16 @@ keeps it in sync for as long as it waits; only a follower that is caught up can 
 parked so; once answered it gets a fresh lag window to fetch again. And a held fetch
 is answered when the high watermark it would learn moves."""
 
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from mini_kafka.broker.api import BrokerApi
 from mini_kafka.broker.long_poll import hw_news, news_only
 from mini_kafka.broker.replica import LeaderState
+from mini_kafka.config import load_config
+from mini_kafka.errors import KafkaError
 
 LAG_MS = 3000
 
@@ -75,3 +83,17 @@ def test_a_followers_answer_names_only_the_partitions_it_learns_from():
                {"high_watermark": 8, "diverging_epoch": {"epoch": 1, "end_offset": 5}},
                {"high_watermark": 8}]
     assert news_only(asked, results) == [results[i] for i in (1, 2, 4, 5, 6)]
+
+
+def test_the_high_watermark_a_follower_holds_reaches_the_leaders_fetch():
+    """The request check once dropped it, so every follower was answered with every
+    partition it follows and a moved HW never answered a held fetch."""
+    config = load_config(Path(__file__).parents[2] / "cluster.yaml")
+    api = BrokerApi(SimpleNamespace(node=SimpleNamespace(name="broker-1"), config=config))
+    entry = {"topic": "t", "partition": 0, "fetch_offset": 10, "high_watermark": 8}
+    follower = api._bounded_fetch({"replica_id": 2, "partitions": [entry]})
+    assert follower["partitions"][0]["high_watermark"] == 8
+    consumer = api._bounded_fetch({"replica_id": -1, "partitions": [entry]})
+    assert "high_watermark" not in consumer["partitions"][0]  # a consumer's is no use
+    with pytest.raises(KafkaError, match="high_watermark"):
+        api._bounded_fetch({"replica_id": 2, "partitions": [{**entry, "high_watermark": "8"}]})
