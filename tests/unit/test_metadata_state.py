@@ -275,3 +275,18 @@ def test_changes_go_encoded_once_and_decode_to_what_changes_after_gives():
     [change] = h.state.changes._encoded.values()
     assert change in h.state.changes.encoded_after(before - 1)
     assert h.state.changes.encoded_after(-1) is None  # before the history: a snapshot
+
+
+def test_applying_records_leaves_the_callers_records_as_they_were():
+    """Coordinators keep the records they apply in their history and hand the same
+    dicts out again: the image takes copies and never writes into them."""
+    record = {"type": "partition", "topic": "t", "partition": 0, "replicas": [1, 2],
+              "leader": 1, "leader_epoch": 0, "isr": [1, 2], "partition_epoch": 0}
+    kept = dict(record)
+    image = MetadataImage()
+    image.apply(1, [record, {"type": "topic", "name": "t", "partitions": 1,
+                             "replication_factor": 2, "configs": {}}])
+    assert record == kept
+    assert image.partition("t", 0) == {k: v for k, v in kept.items() if k != "type"}
+    image.partition("t", 0)["leader"] = 2
+    assert record["leader"] == 1
