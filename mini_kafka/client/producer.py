@@ -435,10 +435,11 @@ class Producer(Sender):
         done, count, wake = 0, len(run_values), False
         while done < count:
             with self._mutex:
-                self._wait_for_room(run_sizes[done], f"; {done} of this send_many's records "
-                                                     f"to {topic}-{partition} were buffered")
-                batch, woke = self._batch_for(tp, run_sizes[done])
-                room = min(self._limit(tp) - batch.size, self.buffer_memory - self._buffered)
+                if self._buffered + run_sizes[done] > self.buffer_memory and self._buffered:
+                    self._wait_for_room(run_sizes[done], f"; {done} of this send_many's "
+                                        f"records to {topic}-{partition} were buffered")
+                batch, woke, limit = self._batch_for(tp, run_sizes[done])
+                room = min(limit - batch.size, self.buffer_memory - self._buffered)
                 # As many as fit (at least one: an empty batch takes any record).
                 end = max(done + 1, bisect.bisect_right(total, total[done] + room, done) - 1)
                 end = min(end, count)
@@ -455,8 +456,10 @@ class Producer(Sender):
     def _enqueue(self, topic, partition, key, value, timestamp, headers,
                  size) -> FutureRecordMetadata:
         with self._mutex:
-            self._wait_for_room(size)
-            batch, wake = self._batch_for((topic, partition), size)
+            # Checked here, not in a call: this is every send()'s path.
+            if self._buffered + size > self.buffer_memory and self._buffered:
+                self._wait_for_room(size)
+            batch, wake, _ = self._batch_for((topic, partition), size)
             future = batch.append(key, value, timestamp, headers, size)
             self._buffered += size
         if wake:
@@ -464,34 +467,32 @@ class Producer(Sender):
         return future
 
     def _wait_for_room(self, size: int, detail: str = "") -> None:
-        """Under the mutex: block until `size` more bytes fit in buffer_memory (or the
-        buffer is empty: any one record may go), at most max_block_ms."""
-        if self._buffered + size > self.buffer_memory and self._buffered and \
-                not self._lock.wait_for(
-                    lambda: self._buffered + size <= self.buffer_memory
-                    or self._buffered == 0, self.max_block_ms / 1000):
+        """Under the mutex, with the buffer too full for `size` more bytes: block until
+        they fit in buffer_memory (or the buffer is empty: any one record may go), at
+        most max_block_ms."""
+        if not self._lock.wait_for(
+                lambda: self._buffered + size <= self.buffer_memory or self._buffered == 0,
+                self.max_block_ms / 1000):
             raise KafkaTimeoutError(f"buffer_memory ({self.buffer_memory} bytes) full for "
                                     f"{self.max_block_ms} ms: the cluster is not keeping "
                                     f"up{detail}")
 
-    def _limit(self, tp: tuple[str, int]) -> int:
+    def _batch_for(self, tp: tuple[str, int], size: int) -> tuple[Batch, bool, int]:
+        """Under the mutex: the batch a `size`-byte record joins (the partition's last,
+        or a new one), whether the sender is to wake for it, and the batch's limit."""
         # While the partition's batch is in flight, the next one may grow past
         # batch_size: it cannot leave before that reply anyway, and one big batch
         # costs the client, the leader and the followers far less than many.
-        return self.max_request_size if tp in self._in_flight else self.batch_size
-
-    def _batch_for(self, tp: tuple[str, int], size: int) -> tuple[Batch, bool]:
-        """Under the mutex: the batch a `size`-byte record joins (the partition's last,
-        or a new one), and whether the sender is to wake for it."""
+        limit = self.max_request_size if tp in self._in_flight else self.batch_size
         queue = self._queues.get(tp)
         if queue is None:
             queue = self._queues[tp] = collections.deque()
         if queue and queue[-1].encoded is None and \
-                (not queue[-1].values or queue[-1].size + size <= self._limit(tp)):
-            return queue[-1], False
+                (not queue[-1].values or queue[-1].size + size <= limit):
+            return queue[-1], False, limit
         queue.append(Batch(tp[0], tp[1], self.clock.monotonic_ms() / 1000))
         if not self._buffered:  # (then every queue is empty: a record starts one)
             # Records to deliver: the loop keeps this producer alive until they
             # are, even if the caller drops it; the sender lets go once all end.
             self._runtime.keepalive = self
-        return queue[-1], len(queue) <= 2  # a linger starts / a batch filled
+        return queue[-1], len(queue) <= 2, limit  # a linger starts / a batch filled
