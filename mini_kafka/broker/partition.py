@@ -45,8 +45,8 @@ class Partition:
         self.leader_state: LeaderState | None = None
         self.offline_reason: str | None = None
         self.retired = False  # no longer hosted on this broker (see retire)
-        loaded = state_snapshot.take(plog.directory, plog.log_end_offset,
-                                     trusted=plog.was_clean_shutdown)
+        loaded = None if plog.fresh else state_snapshot.take(
+            plog.directory, plog.log_end_offset, trusted=plog.was_clean_shutdown)
         if loaded is not None:
             self.producers, self.txns = loaded
         else:
@@ -141,8 +141,13 @@ class Partition:
         self.signal()  # waiters re-check: leadership or ISR may have changed under them
 
     def _become_leader(self, p: dict, now_ms: int) -> None:
+        # The epoch goes into the leader-epoch cache with its first batch (append_as_leader),
+        # not now. Until then it holds no offset, and what the cache answers a follower
+        # (the end of the follower's latest epoch, one with records) is the same without
+        # it: that end is the log end either way. A leadership that writes nothing (an
+        # idle partition, or one moved on again after a mass failover) then costs no
+        # checkpoint file.
         self.role = LEADER
-        self.log.epochs.assign(p["leader_epoch"], self.log.log_end_offset)
         self.leader_state = LeaderState(self.broker_id, p["leader_epoch"], p["partition_epoch"],
                                         p["replicas"], p["isr"], self.log.log_end_offset,
                                         self.hw, now_ms)

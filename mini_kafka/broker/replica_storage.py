@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 
 from mini_kafka.broker.log import CorruptSegmentError, PartitionLog
+from mini_kafka.broker.log.log import PARTITION_METADATA_FILE
 from mini_kafka.broker.partition import Partition
 from mini_kafka.log_limit import RepeatLimitedLog
 from mini_kafka.metadata import MetadataImage
@@ -35,7 +36,6 @@ log = logging.getLogger("mini_kafka.broker.storage")
 # What reading or writing a replica's files can raise when the disk, not the caller, is
 # at fault: the replica goes offline on this broker.
 STORAGE_ERRORS = (OSError, CorruptSegmentError, CorruptRecordError)
-PARTITION_METADATA_FILE = "partition.metadata"
 PARTITION_DIR = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)$")
 LOG_FILES = ("*.log", "leader-epoch-checkpoint", PARTITION_METADATA_FILE)
 
@@ -78,11 +78,8 @@ class ReplicaStorage:
                 shutil.rmtree(directory)
                 held = None
             plog = PartitionLog(directory, self.manager.log_config(image, key[0]), self.clock,
-                                self.disk)
+                                self.disk, topic_id if held is None else None)
             try:
-                if held is None and topic_id is not None:
-                    self.disk.write_file(directory / PARTITION_METADATA_FILE,
-                                         f"version: 0\ntopic_id: {topic_id}\n".encode())
                 hw = self.manager.checkpointed_hw.get(partition_key(key), 0)
                 part = Partition(key[0], key[1], plog, self.broker_id, hw)
             except BaseException:
@@ -180,8 +177,11 @@ class ReplicaStorage:
         self.swept = True
         for directory in sorted(self.data_dir.iterdir()):
             match = PARTITION_DIR.match(directory.name)
+            # An empty one is a replica that was never written (it makes its files with
+            # its first batch): nothing is lost by removing it.
             if not match or not directory.is_dir() or not any(
-                    next(directory.glob(pattern), None) for pattern in LOG_FILES):
+                    next(directory.glob(pattern), None) for pattern in LOG_FILES) and \
+                    next(directory.iterdir(), None) is not None:
                 continue
             key = (match["topic"], int(match["partition"]))
             if key in hosted or key in self.offline:

@@ -136,14 +136,18 @@ def test_directories_of_partitions_not_hosted_go_once_metadata_is_current(tmp_pa
         for name in ("gone-0", "t-5"):  # a deleted topic; a partition never hosted here
             (tmp_path / name).mkdir()
             (tmp_path / name / "leader-epoch-checkpoint").write_text("0\n0\n")
+        (tmp_path / "idle-3").mkdir()  # a deleted topic's replica never written: empty
         (tmp_path / "notes-1").mkdir()  # not a partition directory: left alone
+        (tmp_path / "notes-1" / "todo.txt").write_text("x")
         m = manager(tmp_path, broker_epoch=11)
         m.on_metadata(m.role.image)  # offset 10: older than our registration (11)
-        assert (tmp_path / "gone-0").exists()
+        assert (tmp_path / "gone-0").exists() and (tmp_path / "idle-3").exists()
         m.on_metadata(image(offset=11))
         assert not (tmp_path / "gone-0").exists() and not (tmp_path / "t-5").exists()
-        assert (tmp_path / "t-0").exists() and (tmp_path / "t-1").exists()
-        assert (tmp_path / "notes-1").exists()
+        assert not (tmp_path / "idle-3").exists()
+        assert (tmp_path / "t-0").exists() and (tmp_path / "t-1").exists(), \
+            "hosted, empty as they are"
+        assert (tmp_path / "notes-1" / "todo.txt").exists()
 
     asyncio.run(scenario())
 
@@ -154,9 +158,12 @@ def test_data_of_an_earlier_topic_of_the_same_name_is_not_served(tmp_path):
         m.on_metadata(m.role.image)
         await produce(m)
         m.close()
+        assert "topic_id: id-7" in (tmp_path / "t-0" / "partition.metadata").read_text()
         m = manager(tmp_path)  # the topic was deleted and created again while away
         m.on_metadata(image(topics=(("t", 2, "id-42"),)))
         assert m.partitions[("t", 0)].log.log_end_offset == 0
+        assert not (tmp_path / "t-0" / "partition.metadata").exists()
+        assert (await produce(m))["error"] == "NONE"
         assert "topic_id: id-42" in (tmp_path / "t-0" / "partition.metadata").read_text()
 
     asyncio.run(scenario())

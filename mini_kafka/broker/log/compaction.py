@@ -42,7 +42,7 @@ def compact(plog: PartitionLog, now_ms: int) -> CompactionStats:
         cleaned_dir = plog.directory / CLEANING_DIR
         plog.disk.mkdir(cleaned_dir)
         copy = Segment.create(cleaned_dir, seg.base_offset, plog.config.index_interval_bytes,
-                              plog.disk)
+                              plog.disk, file_now=True)  # swapped in even with no batch
         for header, data in kept_batches:
             copy.append([data], header)
         copy.flush()

@@ -32,10 +32,11 @@ class CorruptCheckpointError(ValueError):
 
 
 class LeaderEpochCache:
-    def __init__(self, directory: Path, disk: Disk | None = None):
+    def __init__(self, directory: Path, disk: Disk | None = None, read: bool = True):
+        """`read=False`: a new log's, with no file to read yet."""
         self.path = directory / CHECKPOINT_FILE
         self.disk = disk or Disk()
-        self.entries: list[tuple[int, int]] = self._read()
+        self.entries: list[tuple[int, int]] = self._read() if read else []
         self._unsynced = False
 
     def _read(self) -> list[tuple[int, int]]:

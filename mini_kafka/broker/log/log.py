@@ -41,6 +41,7 @@ from mini_kafka.records import BatchHeader, CorruptRecordError
 log = logging.getLogger("mini_kafka.broker.log")
 
 CLEAN_SHUTDOWN_FILE = ".clean-shutdown"
+PARTITION_METADATA_FILE = "partition.metadata"
 RECOVERY_POINT_FILE = "recovery-point"
 CLEANING_DIR = ".cleaning"
 RELATIVE_OFFSET_MAX = 2**32 - 1
@@ -58,7 +59,12 @@ class LogConfig:
 
 
 class PartitionLog:
-    def __init__(self, directory: Path, config: LogConfig, clock, disk: Disk | None = None):
+    def __init__(self, directory: Path, config: LogConfig, clock, disk: Disk | None = None,
+                 topic_id: str | None = None):
+        """`topic_id`: to record in partition.metadata (Kafka's), which the directory
+        lacks. It is written with the first batch, before it (or now, if the log already
+        holds batches): a directory with no data has nothing to mistake for another
+        topic's, and a new replica's directory is then the only file it costs."""
         self.directory = Path(directory)
         self.config = config
         self.clock = clock
@@ -66,8 +72,8 @@ class PartitionLog:
         # A replica new to this broker has nothing to recover, clean up or read back: a
         # topic of 1000 partitions is ~30 new replicas on each of 100 brokers at once,
         # and these file-system calls were a third of what opening one cost.
-        fresh = not self.directory.is_dir()
-        self.disk.mkdir(self.directory)
+        self.fresh = fresh = self.disk.mkdir(self.directory)
+        self._unwritten_topic_id = topic_id
         marker = self.directory / CLEAN_SHUTDOWN_FILE
         self.was_clean_shutdown = False
         if not fresh:
@@ -81,11 +87,14 @@ class PartitionLog:
         self.segments: list[Segment] = []
         try:
             self.segments = self._open_segments(fresh)
-            self.epochs = self._open_epochs()
+            self.epochs = self._open_epochs(fresh)
             self.epochs.truncate_from_end(self.log_end_offset)
             self.epochs.truncate_from_start(self.log_start_offset)
             if not fresh:
-                self._write_recovery_point(self.log_end_offset)
+                if (self.log_end_offset, self._corrupt_from) != (self.recovery_point, None):
+                    self._write_recovery_point(self.log_end_offset)
+                if self.size_bytes:  # batches from before directories kept their topic id
+                    self._before_data()
         except BaseException:
             self._close_files()
             raise
@@ -104,9 +113,9 @@ class PartitionLog:
         self.disk.write_file(self.directory / RECOVERY_POINT_FILE, str(offset).encode())
         self.recovery_point = offset
 
-    def _open_epochs(self) -> LeaderEpochCache:
+    def _open_epochs(self, fresh: bool) -> LeaderEpochCache:
         try:
-            return LeaderEpochCache(self.directory, self.disk)
+            return LeaderEpochCache(self.directory, self.disk, read=not fresh)
         except CorruptCheckpointError as e:
             log.warning("%s; rebuilding it from the batches' leader epochs", e)
         (self.directory / CHECKPOINT_FILE).unlink()
@@ -178,6 +187,7 @@ class PartitionLog:
         base = self.log_end_offset
         stamped = header._replace(base_offset=base, partition_leader_epoch=leader_epoch)
         self._maybe_roll(stamped)
+        self._before_data()
         # The epoch first: if the batch then fails to go down, an epoch that begins at the
         # log end is what any new leader holds; a batch with no epoch would be worse.
         self.epochs.assign(leader_epoch, base)
@@ -197,6 +207,7 @@ class PartitionLog:
                     f"batch at offset {header.base_offset} does not follow log end offset "
                     f"{self.log_end_offset}")
             self._maybe_roll(header)
+            self._before_data()
             self.epochs.assign(header.partition_leader_epoch, header.base_offset)
             self.active.append([view[pos:pos + header.size]], header)
             appended.append(header)
@@ -204,6 +215,12 @@ class PartitionLog:
         if end != len(data):
             raise CorruptRecordError(f"{len(data) - end} byte(s) of partial batch in the data")
         return appended
+
+    def _before_data(self) -> None:
+        if self._unwritten_topic_id is not None:
+            self.disk.write_file(self.directory / PARTITION_METADATA_FILE,
+                                 f"version: 0\ntopic_id: {self._unwritten_topic_id}\n".encode())
+            self._unwritten_topic_id = None
 
     def _maybe_roll(self, incoming: BatchHeader) -> None:
         seg = self.active
