@@ -198,7 +198,9 @@ def _read_topic_id(directory: Path) -> str | None:
         text = (directory / PARTITION_METADATA_FILE).read_text()
     except FileNotFoundError:
         return None
-    for line in text.splitlines():
+    # Whole lines only: the file is written in place (Disk.write_new_file), and a crash
+    # mid-write must not turn a torn id into another topic's, whose data would go.
+    for line in text.split("\n")[:-1]:
         name, _, value = line.partition(":")
         if name.strip() == "topic_id" and value.strip():
             return value.strip()

@@ -8,7 +8,8 @@ from tests.integration.test_perf_failover import WITHOUT_TEST_DEPENDENCIES
 
 ROWS = ("cluster up", "idle CPU, no topics", "broker RSS", "coordinator RSS",
         "create a topic, 12 partitions, RF=3", "... every leader in a client's metadata",
-        "leader spread", "SIGKILL 1 brokers -> every partition led by a live broker",
+        "leader spread", "... every ISR whole (before the kill)",
+        "SIGKILL 1 brokers -> every partition led by a live broker",
         "... an acks=all write to every partition", "restart the 1 -> registered again",
         "... every ISR whole again", "... every partition led by its preferred replica",
         "... leader spread after the election", "idle CPU, with the topic", "cluster down",

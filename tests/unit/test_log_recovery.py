@@ -67,9 +67,9 @@ def test_a_damaged_tail_is_cut_at_the_first_bad_batch(tmp_path, damage):
     append(reopened, Model(end=expected_end), [(b"new", b"after recovery", 1, None)], 1)
 
 
-def _rolled_log(tmp_path, clock):
+def _rolled_log(tmp_path, clock, **overrides):
     """Ten batches of ~200 bytes over 400-byte segments: several closed segments."""
-    log = open_log(tmp_path, clock, segment_bytes=400)
+    log = open_log(tmp_path, clock, **{"segment_bytes": 400, **overrides})
     model = Model()
     for _ in range(10):
         append(log, model, [(b"k", b"v" * 150, clock.wall_ms(), None)], 0)
@@ -176,13 +176,14 @@ def test_segments_below_the_recovery_point_are_trusted_at_open_and_checked_when_
 
 def test_a_stale_index_over_corrupt_data_is_cut_not_fatal(tmp_path):
     clock = ManualClock()
-    log = _rolled_log(tmp_path, clock)
+    sizes = {"segment_bytes": 400, "index_interval_bytes": 150}  # an entry per batch
+    log = _rolled_log(tmp_path, clock, **sizes)
     old = log.segments[0]
     log.close()
-    open_log(tmp_path, clock, segment_bytes=400).close()  # segment 0 is now trusted
+    open_log(tmp_path, clock, **sizes).close()  # segment 0 is now trusted
     (tmp_path / f"{0:020d}.index").unlink()  # forces a full, strict validation
     _flip(old.path, 70)
-    reopened = open_log(tmp_path, clock, segment_bytes=400)
+    reopened = open_log(tmp_path, clock, **sizes)
     assert reopened.log_end_offset == 0 and "segment 0 was cut" in reopened.damage
 
 

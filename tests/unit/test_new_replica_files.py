@@ -43,17 +43,74 @@ def test_a_new_log_makes_its_directory_and_no_file(tmp_path):
     plog.close_unclean()
 
 
-def test_the_first_batch_makes_the_log_its_indexes_and_the_topic_id(tmp_path):
-    clock = ManualClock()
-    plog = PartitionLog(tmp_path / "t-0", LogConfig(), clock, Disk(), topic_id="id-7")
+def test_the_first_batch_makes_the_log_its_topic_id_and_epoch_each_in_place(tmp_path):
+    """Three inode allocations, no temporary file: the index files wait for their
+    first entry (index_interval_bytes in), as Kafka's do."""
+    disk, clock = RecordingDisk(), ManualClock()
+    config = LogConfig(index_interval_bytes=4096)
+    plog = PartitionLog(tmp_path / "t-0", config, clock, disk, topic_id="id-7")
     plog.append_as_leader(batch(clock), 0)
-    assert {"00000000000000000000.log", "00000000000000000000.index",
-            "00000000000000000000.timeindex", "partition.metadata",
-            "leader-epoch-checkpoint"} <= set(os.listdir(tmp_path / "t-0"))
+    assert sorted(os.listdir(tmp_path / "t-0")) == [
+        "00000000000000000000.log", "leader-epoch-checkpoint", "partition.metadata"]
+    assert disk.replaced == []
     assert (tmp_path / "t-0" / "partition.metadata").read_text() == \
         "version: 0\ntopic_id: id-7\n"
     assert plog.offset_for_timestamp(0) == 0
+    while plog.active.size < config.index_interval_bytes:
+        plog.append_as_leader(batch(clock, b"x" * 500), 0)
+    assert {"00000000000000000000.index", "00000000000000000000.timeindex"} <= \
+        set(os.listdir(tmp_path / "t-0"))
+    assert disk.replaced == [], "the epoch did not change: nothing rewritten"
     plog.close()
+
+
+def test_a_small_segment_with_no_index_file_opens_trusted_without_a_rebuild(tmp_path, caplog):
+    clock, directory = ManualClock(), tmp_path / "t-0"
+    config = LogConfig(segment_bytes=200, index_interval_bytes=4096)
+    plog = PartitionLog(directory, config, clock, Disk())
+    for value in (b"a" * 150, b"b" * 150, b"c"):
+        plog.append_as_leader(batch(clock, value), 0)
+    assert len(plog.segments) == 3 and not list(directory.glob("*index"))
+    plog.close()
+    with caplog.at_level("WARNING", logger="mini_kafka.broker.log"):
+        reopened = PartitionLog(directory, config, clock, Disk())
+    assert caplog.records == [] and reopened.damage is None
+    assert not reopened.segments[0].verified, "below the recovery point: trusted, not read"
+    values = [r.value for _, r in records.decode_batches(reopened.read(0, 1 << 20))]
+    assert values[0] == b"a" * 150 and reopened.offset_for_timestamp(0) == 0
+    reopened.close()
+
+
+@pytest.mark.parametrize("torn_at", range(1, len(b"version: 0\ntopic_id: id-7\n")))
+def test_a_torn_topic_id_reads_as_none_never_as_another_id(tmp_path, torn_at):
+    from mini_kafka.broker.replica_storage import _read_topic_id
+
+    (tmp_path / "partition.metadata").write_bytes(b"version: 0\ntopic_id: id-7\n"[:torn_at])
+    assert _read_topic_id(tmp_path) is None
+
+
+@pytest.mark.parametrize("torn_at", range(len(b"0\n1\n4 0\n")))
+def test_a_torn_first_epoch_checkpoint_is_rebuilt_from_the_batches(tmp_path, torn_at):
+    clock, directory = ManualClock(), tmp_path / "t-0"
+    plog = PartitionLog(directory, LogConfig(), clock, Disk())
+    plog.append_as_leader(batch(clock), 4)
+    plog.close_unclean()
+    checkpoint = directory / "leader-epoch-checkpoint"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:torn_at])
+    reopened = PartitionLog(directory, LogConfig(), clock, Disk())
+    assert reopened.epochs.entries == [(4, 0)]
+    reopened.close()
+
+
+def test_a_new_file_that_cannot_be_written_whole_is_not_left_behind(tmp_path):
+    disk = Disk()
+    disk.full = True
+    with pytest.raises(OSError):
+        disk.write_new_file(tmp_path / "f", b"data")
+    assert not (tmp_path / "f").exists()
+    (tmp_path / "g").write_bytes(b"old")
+    Disk().write_new_file(tmp_path / "g", b"new")  # there after all: replaced whole
+    assert (tmp_path / "g").read_bytes() == b"new"
 
 
 def test_a_follower_s_first_batch_makes_its_files_too(tmp_path):

@@ -54,6 +54,31 @@ class Disk:
             tmp.unlink(missing_ok=True)
             raise
 
+    def write_new_file(self, path: Path, data: bytes) -> None:
+        """Write `path`, which does not exist yet, in place: one inode allocation where
+        write_file makes two (its temporary file, then the rename), which a new
+        replica's first batch pays for each of its small files. A crash mid-write
+        leaves a prefix of `data`, so readers must take a prefix for no file or for a
+        corrupt one, never for another value. A file there after all is replaced as
+        write_file does."""
+        self.check(path)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            self.write_file(path, data)
+            return
+        try:
+            try:
+                written = os.write(fd, data)
+            finally:
+                os.close(fd)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, f"short write: {written} of {len(data)} bytes",
+                              str(path))
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
+
     def empty_if_present(self, path: Path) -> None:
         """Truncate `path` to nothing if it exists (atomic, no temporary file); a missing
         file stays missing, and no file is created."""

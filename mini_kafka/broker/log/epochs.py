@@ -36,6 +36,7 @@ class LeaderEpochCache:
         """`read=False`: a new log's, with no file to read yet."""
         self.path = directory / CHECKPOINT_FILE
         self.disk = disk or Disk()
+        self._file_made = False  # until then it is written in place (see _set)
         self.entries: list[tuple[int, int]] = self._read() if read else []
         self._unsynced = False
 
@@ -44,6 +45,7 @@ class LeaderEpochCache:
             lines = self.path.read_text().split("\n")
         except FileNotFoundError:
             return []
+        self._file_made = True
         try:
             version, count = int(lines[0]), int(lines[1])
             entries = [tuple(map(int, line.split())) for line in lines[2:2 + count]]
@@ -56,7 +58,14 @@ class LeaderEpochCache:
     def _set(self, entries: list[tuple[int, int]]) -> None:
         """The file first, then memory: a write that fails (a full disk) changes neither."""
         lines = "".join(f"{e} {o}\n" for e, o in entries)
-        self.disk.write_file(self.path, f"0\n{len(entries)}\n{lines}".encode())
+        data = f"0\n{len(entries)}\n{lines}".encode()
+        # The first write makes the file in place, one inode fewer: a torn one reads as
+        # corrupt (too few lines or fields), and the log rebuilds it from its batches.
+        if self._file_made:
+            self.disk.write_file(self.path, data)
+        else:
+            self.disk.write_new_file(self.path, data)
+            self._file_made = True
         self.entries = entries
         self._unsynced = True
 

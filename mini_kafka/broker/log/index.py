@@ -9,12 +9,13 @@ not rise, is treated as stale and rebuilt from the log by the segment. An index 
 worth failing an append for: if its file cannot be written (a full disk), the file is
 dropped and the index lives on in memory until the next open rebuilds it.
 
-An index with no entries needs no file: the file is made with the first entry (the first
-batch of a segment), as Kafka's lazy indexes make theirs. A new replica is then one
-directory and two files, not four: a 1000-partition RF=3 topic is 3000 new replicas on
-one host, and on this host's ext4 (no journal) each new inode cost up to 0.7 ms of kernel
-time once the file system had recently deleted many (`recently_deleted` in its inode
-allocator: half of all CPU while such a topic was created).
+An index with no entries needs no file: the file is made with the first entry (once a
+segment holds index_interval_bytes), as Kafka's lazy indexes make theirs. A new
+replica's first batches then make no index file: a 1000-partition RF=3 topic is 3000
+new replicas on one host, and on this host's ext4 (no journal) each new inode cost up
+to 0.7 ms of kernel time once the file system had recently deleted many
+(`recently_deleted` in its inode allocator: half of all CPU while such a topic was
+created).
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ class _IndexFile:
         self.close()
         self.path.unlink(missing_ok=True)
 
-    def _read_entries(self) -> list[tuple]:
+    def _read_entries(self, missing_ok: bool) -> list[tuple]:
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
+            if missing_ok:
+                return []
             raise StaleIndexError(f"{self.path.name} is missing") from None
         if len(data) % self.entry.size:
             raise StaleIndexError(f"{self.path.name} has a partial entry")
@@ -109,8 +112,9 @@ class OffsetIndex(_IndexFile):
         self.relative_offsets = array("I")
         self.positions = array("I")
 
-    def load(self) -> None:
-        entries = self._read_entries()
+    def load(self, missing_ok: bool = False) -> None:
+        """`missing_ok`: no entry was due yet, so no file is as good as an empty one."""
+        entries = self._read_entries(missing_ok)
         rel = array("I", (e[0] for e in entries))
         pos = array("I", (e[1] for e in entries))
         if any(rel[i] >= rel[i + 1] or pos[i] >= pos[i + 1] for i in range(len(rel) - 1)):
@@ -155,8 +159,8 @@ class TimeIndex(_IndexFile):
         self.timestamps: list[int] = []
         self.relative_offsets = array("I")
 
-    def load(self) -> None:
-        entries = self._read_entries()
+    def load(self, missing_ok: bool = False) -> None:
+        entries = self._read_entries(missing_ok)
         ts = [e[0] for e in entries]
         rel = array("I", (e[1] for e in entries))
         if any(ts[i] >= ts[i + 1] or rel[i] > rel[i + 1] for i in range(len(ts) - 1)):

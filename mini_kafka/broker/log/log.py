@@ -218,8 +218,11 @@ class PartitionLog:
 
     def _before_data(self) -> None:
         if self._unwritten_topic_id is not None:
-            self.disk.write_file(self.directory / PARTITION_METADATA_FILE,
-                                 f"version: 0\ntopic_id: {self._unwritten_topic_id}\n".encode())
+            # Read back only up to its last newline (replica_storage), so a torn write is
+            # no topic id rather than a wrong one.
+            self.disk.write_new_file(self.directory / PARTITION_METADATA_FILE,
+                                     f"version: 0\ntopic_id: {self._unwritten_topic_id}\n"
+                                     .encode())
             self._unwritten_topic_id = None
 
     def _maybe_roll(self, incoming: BatchHeader) -> None:

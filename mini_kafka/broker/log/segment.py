@@ -92,8 +92,9 @@ class Segment:
             return seg
         seg.verified = False
         try:
-            seg.index.load()
-            seg.time_index.load()
+            no_entry_due = seg.size < index_interval_bytes  # then no index file either
+            seg.index.load(missing_ok=no_entry_due)
+            seg.time_index.load(missing_ok=no_entry_due)
             if seg.index.last_position() > seg.size:
                 raise StaleIndexError("index points past the end of the log")
         except StaleIndexError as e:
@@ -259,7 +260,11 @@ class Segment:
             self.first_batch_timestamp = header.max_timestamp
         self._note_batch(header)
         self._bytes_since_index += header.size
-        if self._bytes_since_index >= self.index_interval_bytes or position == 0:
+        # As Kafka's: an entry once index_interval_bytes have gone by, none for the first
+        # batch (a lookup below every entry scans from position 0 anyway). A segment
+        # smaller than that has no index files, which a new replica's first batches
+        # then do not make: two inode allocations fewer each (see create).
+        if self._bytes_since_index >= self.index_interval_bytes:
             relative = header.base_offset - self.base_offset
             self.index.append(relative, position)
             self.time_index.append(self.max_timestamp, relative)
