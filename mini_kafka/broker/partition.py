@@ -67,8 +67,9 @@ class Partition:
         """Clean shutdown: save the producer and transaction state, then close the log
         (whose clean-shutdown marker is what makes the saved state trusted)."""
         try:
-            state_snapshot.save(self.log.directory, self.log.log_end_offset, self.producers,
-                                self.txns, self.log.disk)
+            if self.log.on_disk:  # a replica never written has no state and no directory
+                state_snapshot.save(self.log.directory, self.log.log_end_offset,
+                                    self.producers, self.txns, self.log.disk)
         except OSError as e:  # the next start rebuilds it from the log
             log.warning("%s: producer state not saved: %s", self.name, e)
         self.log.close()

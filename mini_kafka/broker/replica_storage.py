@@ -175,10 +175,12 @@ class ReplicaStorage:
         """Remove partition directories this broker does not host. Call it only with
         metadata at least as new as this broker's registration."""
         self.swept = True
+        if not self.data_dir.is_dir():
+            return  # nothing written yet: each replica makes its directory with its data
         for directory in sorted(self.data_dir.iterdir()):
             match = PARTITION_DIR.match(directory.name)
-            # An empty one is a replica that was never written (it makes its files with
-            # its first batch): nothing is lost by removing it.
+            # An empty one (an older version's replica never written, or a crash before
+            # a first batch went down) has nothing to lose by removing it.
             if not match or not directory.is_dir() or not any(
                     next(directory.glob(pattern), None) for pattern in LOG_FILES) and \
                     next(directory.iterdir(), None) is not None:

@@ -156,6 +156,8 @@ def test_data_of_deleted_topics_leaves_every_broker_even_one_that_was_down(
     with Producer(cluster.bootstrap) as producer:
         for topic in ("keep", "gone", "again"):
             producer.send(topic, b"old-data-marker", partition=0).get(20)
+        # Both kept partitions hold data: a replica never written has no directory.
+        producer.send("keep", b"old-data-marker", partition=1).get(20)
     wait_isrs_whole(cluster, SETTLE_S)
     cluster.kill("broker-2")
     with Admin(cluster.bootstrap) as admin:

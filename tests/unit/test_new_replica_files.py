@@ -29,18 +29,46 @@ def batch(clock, value=b"v"):
     return records.encode_batch([(None, value, clock.wall_ms(), None)])
 
 
-def test_a_new_log_makes_its_directory_and_no_file(tmp_path):
-    """Each file made is an inode allocation (0.1-1.7 ms of kernel time on this host's
-    ext4): a new replica is its directory until data comes."""
+def test_a_new_log_makes_nothing_on_disk_until_its_first_batch(tmp_path):
+    """Each directory or file made is an inode allocation (0.1-1.7 ms of kernel time on
+    this host's ext4): a new replica makes none until data comes, nor at a clean
+    shutdown, nor when opened again."""
     disk, clock = RecordingDisk(), ManualClock()
-    plog = PartitionLog(tmp_path / "t-0", LogConfig(), clock, disk, topic_id="id-7")
-    assert plog.fresh and disk.replaced == []
-    assert os.listdir(tmp_path / "t-0") == []
+    directory = tmp_path / "t-0"
+    plog = PartitionLog(directory, LogConfig(), clock, disk, topic_id="id-7")
+    assert plog.fresh and not plog.on_disk and disk.replaced == []
+    assert not directory.exists()
     assert (plog.log_start_offset, plog.log_end_offset, plog.recovery_point) == (0, 0, 0)
     assert plog.read(0, 1 << 20) == b"" and plog.offset_for_timestamp(0) is None
-    plog.flush()  # a clean shutdown's flush makes nothing either
-    assert os.listdir(tmp_path / "t-0") == []
-    plog.close_unclean()
+    plog.close()
+    assert not directory.exists()
+    again = PartitionLog(directory, LogConfig(), clock, disk, topic_id="id-7")
+    assert again.fresh and not directory.exists()
+    again.append_as_leader(batch(clock), 0)
+    assert again.on_disk and "00000000000000000000.log" in os.listdir(directory)
+    again.close()
+
+
+def test_a_never_written_replica_on_a_broker_stopped_and_started_makes_no_file(tmp_path):
+    from mini_kafka.broker.partition import Partition
+
+    clock, directory = ManualClock(), tmp_path / "t-0"
+    part = Partition("t", 0, PartitionLog(directory, LogConfig(), clock, Disk()), 1, 0)
+    part.close()  # producer state and the clean-shutdown marker: nothing to keep
+    assert not directory.exists()
+
+
+def test_a_new_follower_far_behind_starts_at_the_leader_s_log_start(tmp_path):
+    """The one write a log makes with no batch: a follower whose leader's log now starts
+    later begins there, and the recovery point says so."""
+    directory = tmp_path / "t-0"
+    plog = PartitionLog(directory, LogConfig(), ManualClock(), Disk())
+    plog.truncate_fully_and_start_at(42)
+    assert (plog.log_start_offset, plog.log_end_offset) == (42, 42)
+    plog.close()
+    reopened = PartitionLog(directory, LogConfig(), ManualClock(), Disk())
+    assert (reopened.log_start_offset, reopened.recovery_point) == (42, 42)
+    reopened.close()
 
 
 def test_the_first_batch_makes_the_log_its_topic_id_and_epoch_each_in_place(tmp_path):
@@ -145,6 +173,7 @@ def test_a_segment_file_holding_data_is_not_taken_for_a_new_one(tmp_path):
     already, appending after them would put offsets out of order."""
     clock, directory = ManualClock(), tmp_path / "t-0"
     plog = PartitionLog(directory, LogConfig(), clock, Disk())
+    directory.mkdir()
     (directory / "00000000000000000000.log").write_bytes(batch(clock))
     with pytest.raises(FileExistsError):
         plog.append_as_leader(batch(clock), 0)
@@ -162,7 +191,7 @@ def test_an_empty_log_reopens_without_index_files_or_complaint(tmp_path, caplog,
     with caplog.at_level("WARNING", logger="mini_kafka.broker.log"):
         reopened = PartitionLog(directory, LogConfig(), clock, Disk())
     assert caplog.records == [] and reopened.damage is None
-    assert reopened.was_clean_shutdown is clean
+    assert reopened.fresh, "nothing was written: nothing to open"
     assert not list(directory.glob("*index"))
     reopened.append_as_leader(batch(clock, b"x"), 0)
     reopened.close()
@@ -176,7 +205,8 @@ def test_a_stale_index_left_beside_an_empty_segment_is_emptied(tmp_path):
     """A crash can leave index entries for batches the log no longer has: appends after
     them would make an index that lies."""
     clock, directory = ManualClock(), tmp_path / "t-0"
-    PartitionLog(directory, LogConfig(), clock, Disk()).close_unclean()
+    directory.mkdir()
+    (directory / "00000000000000000000.log").write_bytes(b"")  # made, then the crash
     (directory / "00000000000000000000.index").write_bytes(b"\x00\x00\x00\x00\x00\x00\x10\x00")
     plog = PartitionLog(directory, LogConfig(), clock, Disk())
     assert (directory / "00000000000000000000.index").read_bytes() == b""
@@ -219,10 +249,11 @@ def test_a_directory_that_exists_is_opened_as_an_old_log(tmp_path):
 
 
 def test_an_empty_log_restarted_writes_nothing(tmp_path):
-    """A replica never written, after a crash: its recovery point (0) has not moved, so
-    a restart of a broker with many idle replicas makes no file for them."""
+    """A replica's directory left empty (by an older version, or a crash before its
+    first batch went down): its recovery point (0) has not moved, so a restart of a
+    broker with many such replicas makes no file for them."""
     directory = tmp_path / "t-0"
-    PartitionLog(directory, LogConfig(), ManualClock(), Disk()).close_unclean()
+    directory.mkdir()
     disk = RecordingDisk()
     plog = PartitionLog(directory, LogConfig(), ManualClock(), disk)
     assert not plog.fresh and disk.replaced == [] and os.listdir(directory) == []
@@ -257,7 +288,7 @@ def test_a_new_leader_writes_its_epoch_with_its_first_batch(tmp_path):
     part = Partition("t", 0, plog, 1, 0)
     part.apply_metadata({"leader": 1, "leader_epoch": 4, "partition_epoch": 0,
                          "replicas": [1, 2], "isr": [1, 2]}, clock.monotonic_ms())
-    assert part.role == LEADER and os.listdir(directory) == []
+    assert part.role == LEADER and not directory.exists()
     plog.append_as_leader(batch(clock), part.leader_epoch)
     assert plog.epochs.entries == [(4, 0)]
     assert (directory / "leader-epoch-checkpoint").read_text() == "0\n1\n4 0\n"

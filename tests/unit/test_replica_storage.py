@@ -139,14 +139,15 @@ def test_directories_of_partitions_not_hosted_go_once_metadata_is_current(tmp_pa
         (tmp_path / "idle-3").mkdir()  # a deleted topic's replica never written: empty
         (tmp_path / "notes-1").mkdir()  # not a partition directory: left alone
         (tmp_path / "notes-1" / "todo.txt").write_text("x")
+        (tmp_path / "t-1").mkdir()  # hosted, empty (left by a crash, say)
         m = manager(tmp_path, broker_epoch=11)
         m.on_metadata(m.role.image)  # offset 10: older than our registration (11)
+        assert (await produce(m, partition=0))["error"] == "NONE"
         assert (tmp_path / "gone-0").exists() and (tmp_path / "idle-3").exists()
         m.on_metadata(image(offset=11))
         assert not (tmp_path / "gone-0").exists() and not (tmp_path / "t-5").exists()
         assert not (tmp_path / "idle-3").exists()
-        assert (tmp_path / "t-0").exists() and (tmp_path / "t-1").exists(), \
-            "hosted, empty as they are"
+        assert (tmp_path / "t-0").exists() and (tmp_path / "t-1").exists(), "hosted"
         assert (tmp_path / "notes-1" / "todo.txt").exists()
 
     asyncio.run(scenario())

@@ -95,16 +95,10 @@ class Disk:
         finally:
             os.close(fd)
 
-    def mkdir(self, path: Path) -> bool:
-        """Make `path` and its parents; True if this call made it."""
-        if path.is_dir():
-            return False
-        self.check(path)
-        try:
-            path.mkdir(parents=True)
-        except FileExistsError:
-            return False
-        return True
+    def mkdir(self, path: Path) -> None:
+        if not path.is_dir():
+            self.check(path)
+            path.mkdir(parents=True, exist_ok=True)
 
     def touch(self, path: Path) -> None:
         self.check(path)

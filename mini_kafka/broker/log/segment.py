@@ -66,10 +66,12 @@ class Segment:
     def create(cls, directory: Path, base_offset: int, index_interval_bytes: int,
                disk: Disk, *, file_now: bool = False) -> Segment:
         """A new, empty segment. Its file is made by its first batch (or now, with
-        `file_now`): a replica never written, as most of a topic of many partitions on a
-        quiet cluster are, costs no file and no open descriptor. Making a file is an
-        inode allocation, and on this host's ext4 that cost 0.1-1.7 ms of kernel time
-        each: 3000 new replicas (1000 partitions, RF=3) made seconds of it at once."""
+        `file_now`, which every segment but a new log's first at offset 0 needs: the
+        base offset is in the file's name): a replica never written, as most of a topic
+        of many partitions on a quiet cluster are, costs no file and no descriptor.
+        Making a file is an inode allocation, and on this host's ext4 that cost 0.1-1.7
+        ms of kernel time each: 3000 new replicas (1000 partitions, RF=3) made seconds
+        of it at once."""
         disk.check(directory / f"{segment_name(base_offset)}.log")
         seg = cls(directory, base_offset, index_interval_bytes, disk, file_made=file_now)
         assert seg.size == 0, f"{seg.path} already exists"
