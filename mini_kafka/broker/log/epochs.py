@@ -7,11 +7,13 @@ with the log: truncating the log truncates the cache, and retention trims its st
 
 File format (Kafka's): a version line "0", a count line, then "epoch offset" lines.
 
-The file is replaced atomically at every change but synced with the log's segments
-(`flush`, called when a segment is flushed), not at each change as Kafka's `assign`
-does: Kafka's brokers each have their disks, ours share one, and a hundred brokers
-creating a 1000-partition topic queued a thousand fsyncs on one journal, each holding
-its broker's event loop (no heartbeats for seconds: the controller fenced them all).
+The file is made in place by its first write (a torn one reads as corrupt, and the log
+rebuilds it from its batches) and replaced atomically at every later change, but synced
+with the log's segments (`flush`, called when a segment is flushed), not at each change
+as Kafka's `assign` does: Kafka's brokers each have their disks, ours share one, and a
+hundred brokers creating a 1000-partition topic queued a thousand fsyncs on one
+journal, each holding its broker's event loop (no heartbeats for seconds: the
+controller fenced them all).
 A process that dies keeps what it wrote (the page cache); what a host crash can lose
 is newer than the last flushed segment, as the log's own unflushed tail is.
 """
