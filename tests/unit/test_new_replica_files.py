@@ -1,6 +1,8 @@
-"""A replica new to a broker opens with only the files a log needs (a 1000-partition
-topic is ~30 new replicas on each of 100 brokers at once), and is as safe as before:
-what it later holds survives a crash and a clean restart."""
+"""A replica new to a broker makes nothing on disk until its first batch, which makes
+only the files a log needs, each in place (a 1000-partition topic is ~30 new replicas
+on each of 100 brokers at once), and is as safe as before: what it later holds
+survives a crash and a clean restart, and a write torn by a crash is never read as
+something else."""
 
 from __future__ import annotations
 
