@@ -81,6 +81,7 @@ class PartitionLog:
         self.fresh = fresh = not self.directory.is_dir()
         self._dir_made = not fresh
         self._unwritten_topic_id = topic_id
+        self._set_for_data = False  # _before_data done: one flag on the append path
         marker = self.directory / CLEAN_SHUTDOWN_FILE
         self.was_clean_shutdown = False
         if not fresh:
@@ -195,7 +196,8 @@ class PartitionLog:
         base = self.log_end_offset
         stamped = header._replace(base_offset=base, partition_leader_epoch=leader_epoch)
         self._maybe_roll(stamped)
-        self._before_data()
+        if not self._set_for_data:
+            self._before_data()
         # The epoch first: if the batch then fails to go down, an epoch that begins at the
         # log end is what any new leader holds; a batch with no epoch would be worse.
         self.epochs.assign(leader_epoch, base)
@@ -215,7 +217,8 @@ class PartitionLog:
                     f"batch at offset {header.base_offset} does not follow log end offset "
                     f"{self.log_end_offset}")
             self._maybe_roll(header)
-            self._before_data()
+            if not self._set_for_data:
+                self._before_data()
             self.epochs.assign(header.partition_leader_epoch, header.base_offset)
             self.active.append([view[pos:pos + header.size]], header)
             appended.append(header)
@@ -243,6 +246,7 @@ class PartitionLog:
                                      f"version: 0\ntopic_id: {self._unwritten_topic_id}\n"
                                      .encode())
             self._unwritten_topic_id = None
+        self._set_for_data = True
 
     def _maybe_roll(self, incoming: BatchHeader) -> None:
         seg = self.active
